@@ -1,0 +1,228 @@
+"""Sentences with exact offsets (hard-wrapped lines rejoined, list items kept whole) and passages.
+
+The core is pure: ``split_units`` turns a text into ordered units (prose sentences, list items,
+heading lines) whose spans index the original text; ``make_passages`` groups units into windows.
+Rejoining wrapped lines replaces each newline inside a paragraph by a space *of the same length*,
+so the sentence splitter's output maps back onto the file character for character.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+from hrqa.records import Document, Passage, Sentence, Span
+
+#: "1. item", "12) item", "- item", "• item", "- 3. item" at the start of a line
+LIST_ITEM = re.compile(r"^[ \t\u00a0]*(?:[-*•‣◦▪–][ \t\u00a0]+)?(?:\d{1,4}[.)]|[-*•‣◦▪–])[ \t\u00a0]+\S")
+#: a line that ends a sentence
+TERMINAL = re.compile(r"[.!?。！？:;\"'”’)\]]\s*$")
+HEADING_MAX_CHARS = 120
+
+
+@dataclass(frozen=True)
+class Unit:
+    """A piece of a document the answer step can quote: a sentence, a list item or a heading line."""
+
+    span: Span
+    kind: str  # "sentence" | "item" | "heading"
+    #: index of the paragraph (block of lines between blank lines) the unit came from
+    block: int
+
+
+@lru_cache(maxsize=1)
+def _segmenter():
+    import pysbd
+
+    return pysbd.Segmenter(language="en", clean=False)
+
+
+def split_units(text: str, skip_lines: frozenset[str] = frozenset()) -> list[Unit]:
+    """Split ``text`` into units; lines whose stripped text is in ``skip_lines`` are left out."""
+    units: list[Unit] = []
+    for block_number, (start, end, is_list) in enumerate(_blocks(text, skip_lines)):
+        if is_list:
+            units.append(Unit(_trimmed(text, start, end), "item", block_number))
+            continue
+        block = text[start:end]
+        if "\n" not in block.strip() and len(block.strip()) <= HEADING_MAX_CHARS and not TERMINAL.search(block):
+            units.append(Unit(_trimmed(text, start, end), "heading", block_number))
+            continue
+        for span in split_sentences(text, start, end):
+            units.append(Unit(span, "sentence", block_number))
+    return units
+
+
+def _blocks(text: str, skip_lines: frozenset[str]):
+    """Yield (start, end, is_list_item) for paragraphs and list items, in order.
+
+    Blank and boilerplate lines end a paragraph; every list item line is a block of its own.
+    """
+    paragraph_start: int | None = None
+    paragraph_end = 0
+    offset = 0
+    for line in text.splitlines(keepends=True):
+        line_start, offset = offset, offset + len(line)
+        content = line.strip()
+        if not content or content in skip_lines or LIST_ITEM.match(line):
+            if paragraph_start is not None:
+                yield paragraph_start, paragraph_end, False
+                paragraph_start = None
+            if content and content not in skip_lines:
+                yield line_start, line_start + len(line.rstrip("\r\n")), True
+            continue
+        if paragraph_start is None:
+            paragraph_start = line_start
+        paragraph_end = line_start + len(line.rstrip("\r\n"))
+    if paragraph_start is not None:
+        yield paragraph_start, paragraph_end, False
+
+
+def _trimmed(text: str, start: int, end: int) -> Span:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return Span(start, end)
+
+
+def split_sentences(text: str, start: int, end: int) -> list[Span]:
+    """Sentence spans of the paragraph ``text[start:end]``, wrapped lines read as one line."""
+    # Same-length replacement: positions in `joined` are positions in the paragraph.
+    joined = text[start:end].replace("\n", " ").replace("\r", " ")
+    spans: list[Span] = []
+    cursor = 0
+    for sentence in _segmenter().segment(joined):
+        piece = sentence.strip()
+        if not piece:
+            continue
+        found = joined.find(piece, cursor)
+        if found < 0:  # the splitter changed the text; keep the rest as one sentence
+            break
+        spans.append(Span(start + found, start + found + len(piece)))
+        cursor = found + len(piece)
+    rest = _trimmed(text, start + cursor, end)
+    if rest.end > rest.start:
+        spans.append(rest)
+    return spans
+
+
+def make_sentences(document: Document, units: list[Unit]) -> list[Sentence]:
+    return [
+        Sentence(doc=document.id, span=unit.span, position=i, is_list_item=unit.kind == "item")
+        for i, unit in enumerate(units)
+    ]
+
+
+def make_passages(
+    document: Document,
+    units: list[Unit],
+    *,
+    max_sentences: int,
+    max_chars: int,
+    overlap: int,
+    list_items: int,
+) -> list[Passage]:
+    """Windows of whole units. Prose and lists are windowed apart; list windows carry a heading."""
+    passages: list[Passage] = []
+    for run_kind, positions in _runs(units):
+        if run_kind == "item":
+            heading = _list_heading(document.text, units, positions[0])
+            for i in range(0, len(positions), list_items):
+                window = positions[i : i + list_items]
+                passages.append(_passage(document, units, window, heading))
+            continue
+        heading = _section_heading(document.text, units, positions[0])
+        i = 0
+        while i < len(positions):
+            window = [positions[i]]
+            while (
+                i + len(window) < len(positions)
+                and len(window) < max_sentences
+                and units[positions[i + len(window)]].span.end - units[window[0]].span.start <= max_chars
+            ):
+                window.append(positions[i + len(window)])
+            passages.append(_passage(document, units, window, heading))
+            if i + len(window) >= len(positions):
+                break
+            i += max(1, len(window) - overlap)
+    return passages
+
+
+def _runs(units: list[Unit]):
+    """Consecutive unit positions grouped into list runs and prose runs."""
+    run: list[int] = []
+    run_kind = ""
+    for position, unit in enumerate(units):
+        kind = "item" if unit.kind == "item" else "prose"
+        if run and kind != run_kind:
+            yield run_kind, run
+            run = []
+        run_kind = kind
+        run.append(position)
+    if run:
+        yield run_kind, run
+
+
+def _list_heading(text: str, units: list[Unit], first: int) -> str:
+    """The list's heading: a sentence ending in ':' just above it, else the nearest heading line
+    above, else the sentence just above."""
+    if first > 0 and units[first - 1].kind == "sentence":
+        above = _fold(text, units[first - 1].span)
+        if above.endswith(":"):
+            return above
+    heading = _section_heading(text, units, first - 1)
+    if heading:
+        return heading
+    return _fold(text, units[first - 1].span) if first > 0 else ""
+
+
+def _section_heading(text: str, units: list[Unit], first: int) -> str:
+    """The nearest heading line at or above position ``first`` (empty when there is none)."""
+    for position in range(first, -1, -1):
+        if units[position].kind == "heading":
+            return _fold(text, units[position].span)
+    return ""
+
+
+def _fold(text: str, span: Span) -> str:
+    return " ".join(text[span.start : span.end].split())
+
+
+def _passage(document: Document, units: list[Unit], window: list[int], heading: str) -> Passage:
+    span = Span(units[window[0]].span.start, units[window[-1]].span.end)
+    digest = hashlib.sha1(f"{document.id}\0{span.start}\0{document.text[span.start:span.end]}".encode()).hexdigest()
+    return Passage(
+        id=digest[:16],
+        doc=document.id,
+        span=span,
+        first_sentence=window[0],
+        last_sentence=window[-1],
+        heading=heading,
+    )
+
+
+def chunk_document(document: Document, boilerplate: frozenset[str], chunking: dict[str, int]):
+    """Sentences and passages of one document, with the chunking settings of ``Settings.chunking``."""
+    units = split_units(document.text, boilerplate)
+    sentences = make_sentences(document, units)
+    passages = make_passages(
+        document,
+        units,
+        max_sentences=chunking["passage_sentences"],
+        max_chars=chunking["passage_max_chars"],
+        overlap=chunking["passage_overlap"],
+        list_items=chunking["list_items_per_passage"],
+    )
+    return sentences, passages
+
+
+def embedding_text(document: Document, passage: Passage) -> str:
+    """What the models see for a passage: its document's title and heading give it context."""
+    body = " ".join(document.text[passage.span.start : passage.span.end].split())
+    context = [document.title]
+    if passage.heading and passage.heading != document.title:
+        context.append(passage.heading)
+    return "\n".join(context + [body])

@@ -1,0 +1,247 @@
+"""The ``hrqa`` command: a thin layer over hrqa.engine. Heavy imports happen inside each handler,
+so ``hrqa --help`` does not load torch."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import textwrap
+from pathlib import Path
+
+from hrqa.errors import HrqaError
+
+
+def _settings(args: argparse.Namespace):
+    from hrqa.settings import Settings
+
+    return Settings.from_env(
+        corpus_dir=getattr(args, "corpus", None),
+        index_dir=getattr(args, "index_dir", None),
+        model=getattr(args, "model", None),
+    )
+
+
+class _ProgressLine:
+    """One updating line on stderr per stage: 'embedding passages  120/137'."""
+
+    def __init__(self, stream=sys.stderr) -> None:
+        self.stream = stream
+        self.stage = None
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if stage != self.stage and self.stage is not None:
+            self.stream.write("\n")
+        self.stage = stage
+        width = 30
+        filled = int(width * done / total) if total else width
+        self.stream.write(f"\r{stage:<26} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.stage is not None:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    from hrqa.embedding import load_embedder
+    from hrqa.store import build_index
+
+    settings = _settings(args)
+    progress = _ProgressLine()
+    try:
+        report = build_index(settings, load_embedder(settings.model, settings.batch_size), progress,
+                             wait_for_lock=args.wait)
+    finally:
+        progress.close()
+    for warning in report.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    print(report.summary())
+    if report.changed or report.added:
+        print(f"re-embedded documents: {', '.join(report.added + report.changed)}")
+    return 0
+
+
+def _open_engine(args: argparse.Namespace):
+    from hrqa.engine import Engine
+
+    return Engine.open(_settings(args), build="never")
+
+
+def format_answer(answer) -> str:
+    """Answer sentences with [n] markers, then the numbered sources with the quote marked »…«."""
+    lines: list[str] = []
+    if answer.abstained:
+        lines.append("The corpus does not answer this question. Closest passages:")
+    else:
+        for sentence in answer.sentences:
+            lines.append(f"{' '.join(sentence.text.split())} [{sentence.citation}]")
+    lines.append("")
+    lines.append("Sources")
+    for c in answer.citations:
+        meta = " · ".join(x for x in (c.date or "no date", c.publisher or "publisher unknown", c.kind) if x)
+        lines.append(f"[{c.n}] {c.title} — {meta} ({c.doc}, relevance {c.score:.2f})")
+        passage = c.passage
+        for h in sorted(c.highlights, key=lambda s: -s.start):
+            a, b = h.start - c.span.start, h.end - c.span.start
+            passage = passage[:a] + "»" + passage[a:b] + "«" + passage[b:]
+        lines.extend(textwrap.wrap(" ".join(passage.split()), 100, initial_indent="    ", subsequent_indent="    "))
+    return "\n".join(lines)
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    engine = _open_engine(args)
+    if args.question:
+        questions = [" ".join(args.question)]
+    elif args.json:
+        questions = None  # stream from stdin
+    else:
+        raise HrqaError('no question given; usage: hrqa ask "your question"')
+    if questions is None:
+        failures = 0
+        for line in sys.stdin:
+            if not line.strip():
+                continue
+            try:
+                result = engine.ask(line.rstrip("\n"), args.k).to_json()
+            except HrqaError as error:
+                failures += 1
+                result = {"question": line.rstrip("\n"), "error": str(error)}
+            print(json.dumps(result, ensure_ascii=False), flush=True)
+        return 1 if failures else 0
+    answer = engine.ask(questions[0], args.k, docs=args.doc or None, kinds=args.kind or None)
+    if args.json:
+        print(json.dumps(answer.to_json(), ensure_ascii=False, indent=1))
+    else:
+        print(format_answer(answer))
+    return 0
+
+
+def cmd_find(args: argparse.Namespace) -> int:
+    engine = _open_engine(args)
+    result = engine.find(" ".join(args.term))
+    if args.json:
+        index = engine.index
+        print(json.dumps({
+            "term": result.term, "documents_searched": result.documents_searched, "counts": result.counts,
+            "mentions": [{"doc": m.doc, "start": m.span.start, "end": m.span.end,
+                          "context": index.text(m.doc, m.context)} for m in result.mentions],
+        }, ensure_ascii=False, indent=1))
+        return 0
+    if not result.mentions:
+        print(f"searched {result.documents_searched} documents, no match for {result.term!r}")
+        return 0
+    print(f"{len(result.mentions)} mentions of {result.term!r} in {len(result.counts)} of "
+          f"{result.documents_searched} documents")
+    for doc, count in sorted(result.counts.items(), key=lambda kv: -kv[1]):
+        print(f"  {count:4d}  {doc}  {engine.document(doc).title}")
+    print()
+    for m in result.mentions[: args.limit]:
+        print(f"{m.doc}:{m.span.start}  {' '.join(engine.index.text(m.doc, m.context).split())}")
+    if len(result.mentions) > args.limit:
+        print(f"... {len(result.mentions) - args.limit} more (use --limit)")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from hrqa import evaluation
+
+    settings = _settings(args)
+    if args.beir:
+        report = evaluation.run_beir(Path(args.beir), settings, split=args.split, limit=args.limit,
+                                     index_dir=Path(args.beir_index) if args.beir_index else None)
+    else:
+        if not args.questions:
+            raise HrqaError("give a questions file (dev.jsonl format) or --beir DIR")
+        from hrqa.engine import Engine
+
+        engine = Engine.open(settings, build="stale")
+        report = evaluation.run_questions(engine, Path(args.questions))
+    print(json.dumps(report, indent=1, ensure_ascii=False) if args.json else evaluation.format_report(report))
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from hrqa import bench
+
+    return bench.main(args)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from hrqa import ui
+
+    return ui.serve(host=args.host, port=args.port, insecure=args.insecure,
+                    corpus_dir=args.corpus, index_dir=args.index_dir)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hrqa", description="Cited, extractive answers from a document corpus.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--corpus", help="corpus folder (default: seeds/, or HRQA_CORPUS_DIR)")
+        p.add_argument("--index-dir", help="index folder (default: index/, or HRQA_INDEX_DIR)")
+        p.add_argument("--model", help="embedding model: all-MiniLM-L6-v2 or a local folder (HRQA_MODEL)")
+
+    p = sub.add_parser("index", help="build or incrementally update the index")
+    common(p)
+    p.add_argument("--wait", action="store_true", help="wait for a running rebuild instead of refusing")
+    p.set_defaults(handler=cmd_index)
+
+    p = sub.add_parser("ask", help="answer a question (or, with --json and no question, one per stdin line)")
+    common(p)
+    p.add_argument("question", nargs="*")
+    p.add_argument("-k", type=int, default=None, help="number of sources (default 5)")
+    p.add_argument("--json", action="store_true", help="print the JSON contract")
+    p.add_argument("--doc", action="append", help="only this document (repeatable)")
+    p.add_argument("--kind", action="append", help="only this kind of source (repeatable)")
+    p.set_defaults(handler=cmd_ask)
+
+    p = sub.add_parser("find", help="list every passage that mentions a term or phrase")
+    common(p)
+    p.add_argument("term", nargs="+")
+    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_find)
+
+    p = sub.add_parser("eval", help="score a question set (dev.jsonl format) or a BEIR folder")
+    common(p)
+    p.add_argument("questions", nargs="?")
+    p.add_argument("--beir", help="BEIR folder (corpus.jsonl, queries.jsonl, qrels/)")
+    p.add_argument("--split", default="test", help="qrels split for --beir (test or train)")
+    p.add_argument("--limit", type=int, default=None, help="only the first N queries")
+    p.add_argument("--beir-index", help="index folder for the BEIR corpus (default: index-beir-<name>)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_eval)
+
+    p = sub.add_parser("bench", help="benchmarks: build, query latency, cold start, memory, scale")
+    common(p)
+    p.add_argument("--size", choices=["small", "full"], default="small")
+    p.add_argument("--json", metavar="FILE", help="also write the figures as JSON to FILE")
+    p.add_argument("--beir", help="BEIR folder for the SciFact figures (default: ../shared/beir/scifact if present)")
+    p.set_defaults(handler=cmd_bench)
+
+    p = sub.add_parser("serve", help="start the web app (as python app.py)")
+    common(p)
+    p.add_argument("--host", default=None)
+    p.add_argument("--port", type=int, default=None)
+    p.add_argument("--insecure", action="store_true", help="allow binding beyond loopback without credentials")
+    p.set_defaults(handler=cmd_serve)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except HrqaError as error:
+        print(f"hrqa: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("hrqa: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

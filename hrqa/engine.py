@@ -1,0 +1,174 @@
+"""The façade the CLI, the web app and the tests use: open an index, ask, find, rebuild, status."""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from hrqa import answer as answer_step
+from hrqa import retrieval, store
+from hrqa.embedding import Embedder, load_embedder
+from hrqa.errors import DocumentNotFoundError, IndexMissingError, IndexStaleError, QuestionError
+from hrqa.lexical import tokenize
+from hrqa.records import Answer, Document, FindResult
+from hrqa.settings import Settings
+
+log = logging.getLogger(__name__)
+
+#: how many fused passages the answer step reads sentences from
+ANSWER_PASSAGES = 8
+#: words that point back at an earlier question ("Who hosted it?")
+_REFERRING = frozenset("it its they them their theirs this that these those he him his she her there such".split())
+
+
+def clean_question(question: str, limit: int) -> str:
+    """The question without control characters and surplus white space; refuse empty or overlong."""
+    if not isinstance(question, str):
+        raise QuestionError("the question must be text")
+    cleaned = "".join(" " if unicodedata.category(c).startswith("C") and c not in "\u200d" else c for c in question)
+    cleaned = " ".join(cleaned.split())
+    if not cleaned:
+        raise QuestionError("the question is empty; type a question")
+    if len(cleaned) > limit:
+        raise QuestionError(f"the question has {len(cleaned)} characters, over the limit of {limit} "
+                            "(setting max_question_chars)")
+    return cleaned
+
+
+def contextualise(question: str, history: Sequence[str]) -> str:
+    """What to search for a follow-up: a question that refers back ("it", "they") or is too short to
+    stand alone is searched together with the previous question of the conversation."""
+    if not history:
+        return question
+    words = re.findall(r"\w+", question.lower())
+    content = tokenize(question)
+    if any(w in _REFERRING for w in words) or len(content) <= 1:
+        return f"{history[-1]} {question}"
+    return question
+
+
+@dataclass(frozen=True)
+class Status:
+    index_id: str
+    documents: int
+    passages: int
+    sentences: int
+    model: str
+    built_at: str
+    index_type: str
+    stale: str | None = None
+
+    def line(self) -> str:
+        text = (f"{self.documents} documents · {self.passages} passages · model {self.model} · "
+                f"built {self.built_at} · index {self.index_id}")
+        return text + (f" · STALE: {self.stale}" if self.stale else "")
+
+
+class Engine:
+    """One index snapshot served at a time; a rebuild swaps in the new one atomically."""
+
+    def __init__(self, settings: Settings, embedder: Embedder, index: store.Index | None = None) -> None:
+        self.settings = settings
+        self.embedder = embedder
+        self._index = index
+        self._rebuild_guard = threading.Lock()
+
+    @classmethod
+    def open(cls, settings: Settings | None = None, *, embedder: Embedder | None = None,
+             build: str = "never", progress: store.BuildProgress | None = None) -> Engine:
+        """Open the index of ``settings``.
+
+        ``build``: "never" (raise when missing or stale), "missing" (build only when missing or
+        unreadable), "stale" (also rebuild when the corpus, model or chunking changed).
+        """
+        settings = settings or Settings.from_env()
+        embedder = embedder or load_embedder(settings.model, settings.batch_size)
+        engine = cls(settings, embedder)
+        try:
+            engine._index = store.load_index(settings.index_dir)
+        except (IndexMissingError, store.IndexCorruptError, IndexStaleError):
+            if build == "never":
+                raise
+            log.info("building the index in %s", settings.index_dir)
+            engine.rebuild(progress)
+            return engine
+        reason = store.staleness(engine._index, settings, embedder.fingerprint)
+        if reason:
+            if build == "stale":
+                log.info("index is stale (%s); rebuilding", reason)
+                engine.rebuild(progress)
+            elif engine._index.manifest["model"]["fingerprint"] != embedder.fingerprint:
+                raise IndexStaleError(reason)
+            else:
+                log.warning("%s", reason)
+        return engine
+
+    @property
+    def index(self) -> store.Index:
+        if self._index is None:
+            raise IndexMissingError(f"no index in {self.settings.index_dir}; build it with: hrqa index")
+        return self._index
+
+    def ask(self, question: str, k: int | None = None, *, history: Sequence[str] = (),
+            docs: Sequence[str] | None = None, kinds: Sequence[str] | None = None) -> Answer:
+        """Answer a question with sentences quoted from the corpus, or abstain."""
+        started = time.perf_counter()
+        index = self.index  # hold this snapshot for the whole question, whatever a rebuild does
+        k = k or self.settings.top_k
+        if k < 1:
+            raise QuestionError("k must be at least 1")
+        question = clean_question(question, self.settings.max_question_chars)
+        searched = contextualise(question, [clean_question(h, 10 * self.settings.max_question_chars)
+                                            for h in history if h and h.strip()])
+        timings: dict[str, float] = {}
+        mark = time.perf_counter()
+        query_vector = self.embedder.embed_query(searched)
+        timings["encode"] = (time.perf_counter() - mark) * 1000
+        mark = time.perf_counter()
+        mask = retrieval.allowed_rows(index, docs, kinds)
+        hits = retrieval.search(index, query_vector, searched, max(ANSWER_PASSAGES, 3 * k), mask=mask)
+        hits = retrieval.diversify(hits, max(ANSWER_PASSAGES, k))
+        timings["retrieve"] = (time.perf_counter() - mark) * 1000
+        mark = time.perf_counter()
+        result = answer_step.build_answer(index, question, searched, query_vector, hits, k)
+        timings["answer"] = (time.perf_counter() - mark) * 1000
+        timings["total"] = (time.perf_counter() - started) * 1000
+        return Answer(**{**result.__dict__, "timings_ms": timings})
+
+    def search(self, query: str, k: int = 10, docs: Sequence[str] | None = None):
+        """Fused passage hits for a query (no answer step): what BEIR evaluation scores."""
+        index = self.index
+        query_vector = self.embedder.embed_query(query)
+        return retrieval.search(index, query_vector, query, k, mask=retrieval.allowed_rows(index, docs))
+
+    def find(self, term: str, docs: Sequence[str] | None = None) -> FindResult:
+        """Every mention of a term or phrase in the indexed documents."""
+        if not term or not term.strip():
+            raise QuestionError("the search term is empty")
+        return retrieval.find_mentions(self.index, term, docs)
+
+    def rebuild(self, progress: store.BuildProgress | None = None, *, wait: bool = False) -> store.BuildReport:
+        """Incremental rebuild; the new snapshot replaces the served one only once it is complete."""
+        report = store.build_index(self.settings, self.embedder, progress, wait_for_lock=wait)
+        self._index = store.load_index(self.settings.index_dir)
+        return report
+
+    def document(self, doc_id: str) -> Document:
+        """An indexed document by its id; anything else (paths, ``..``) is refused."""
+        try:
+            return self.index.documents[doc_id]
+        except (KeyError, TypeError):
+            raise DocumentNotFoundError(f"no indexed document {doc_id!r}") from None
+
+    def status(self) -> Status:
+        index = self.index
+        counts = index.manifest["counts"]
+        return Status(index_id=index.id, documents=counts["documents"], passages=counts["passages"],
+                      sentences=counts["sentences"], model=index.model, built_at=index.manifest["built_at"],
+                      index_type=index.manifest["index_type"],
+                      stale=store.staleness(index, self.settings, None))

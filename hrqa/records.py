@@ -1,0 +1,180 @@
+"""The records that flow through hrqa, defined once. Offsets are [start, end) into Document.text."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass(frozen=True)
+class Span:
+    """Character offsets such that ``document.text[start:end]`` is the quoted text."""
+
+    start: int
+    end: int
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.start <= self.end:
+            raise ValueError(f"invalid span [{self.start}, {self.end})")
+
+    def overlaps(self, other: Span) -> bool:
+        return self.start < other.end and other.start < self.end
+
+    def contains(self, other: Span) -> bool:
+        return self.start <= other.start and other.end <= self.end
+
+
+@dataclass(frozen=True)
+class Document:
+    """One document of the corpus with its provenance.
+
+    ``id`` is the path relative to the corpus folder (``file.jsonl#<_id>`` for a record of a
+    collection); ``sha256`` hashes the bytes the text came from.
+    """
+
+    id: str
+    text: str
+    sha256: str
+    title: str
+    date: str | None = None
+    publisher: str | None = None
+    kind: str | None = None
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """A sentence (or list item, or heading line) of a document."""
+
+    doc: str
+    span: Span
+    #: position of the sentence in its document, counting from 0
+    position: int
+    #: list item rather than prose
+    is_list_item: bool = False
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A window of whole sentences; the unit that is embedded and retrieved."""
+
+    id: str
+    doc: str
+    span: Span
+    #: the sentence positions it covers, first..last inclusive
+    first_sentence: int
+    last_sentence: int
+    #: heading of the list (or section) the passage belongs to; indexed with it, not quoted
+    heading: str = ""
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A retrieved passage with its fused score and where each retriever ranked it (0-based)."""
+
+    passage: Passage
+    score: float
+    dense_rank: int | None = None
+    lexical_rank: int | None = None
+
+
+@dataclass(frozen=True)
+class Citation:
+    n: int
+    doc: str
+    title: str
+    date: str | None
+    publisher: str | None
+    kind: str | None
+    span: Span
+    passage: str
+    score: float
+    #: spans (document offsets) of the answer sentences inside this passage, for highlighting
+    highlights: tuple[Span, ...] = ()
+
+    def to_json(self) -> dict:
+        return {
+            "n": self.n,
+            "doc": self.doc,
+            "title": self.title,
+            "date": self.date,
+            "publisher": self.publisher,
+            "kind": self.kind,
+            "start": self.span.start,
+            "end": self.span.end,
+            "passage": self.passage,
+            "score": round(float(self.score), 4),
+            "highlights": [[h.start, h.end] for h in self.highlights],
+        }
+
+
+@dataclass(frozen=True)
+class AnswerSentence:
+    text: str
+    citation: int
+    doc: str
+    span: Span
+    score: float = 0.0
+
+    def to_json(self) -> dict:
+        return {
+            "text": self.text,
+            "citation": self.citation,
+            "doc": self.doc,
+            "start": self.span.start,
+            "end": self.span.end,
+        }
+
+
+@dataclass(frozen=True)
+class Answer:
+    question: str
+    abstained: bool
+    sentences: tuple[AnswerSentence, ...]
+    citations: tuple[Citation, ...]
+    index_id: str
+    model: str
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    #: the question actually searched (differs from ``question`` for a follow-up)
+    searched: str = ""
+    #: the best evidence score, compared against the abstention threshold
+    confidence: float = 0.0
+
+    def to_json(self) -> dict:
+        """The JSON contract of ``hrqa ask --json`` (names are relied upon; keep them)."""
+        return {
+            "question": self.question,
+            "abstained": self.abstained,
+            "answer": [s.to_json() for s in self.sentences],
+            "citations": [c.to_json() for c in self.citations],
+            "index": {"id": self.index_id, "model": self.model},
+            "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
+            "searched": self.searched or self.question,
+            "confidence": round(float(self.confidence), 4),
+        }
+
+
+@dataclass(frozen=True)
+class Mention:
+    """One passage-free occurrence of a term: where it is and the line around it."""
+
+    doc: str
+    span: Span
+    context: Span
+
+
+@dataclass(frozen=True)
+class FindResult:
+    term: str
+    documents_searched: int
+    mentions: tuple[Mention, ...]
+
+    @property
+    def counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for m in self.mentions:
+            counts[m.doc] = counts.get(m.doc, 0) + 1
+        return counts
+
+
+def as_dict(record) -> dict:
+    return asdict(record)

@@ -1,0 +1,219 @@
+"""Hybrid retrieval: dense (FAISS) and lexical (BM25) scores fused; filters; document diversity;
+every-mention search. The fusion and diversity steps are pure functions over arrays and hits."""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from hrqa import vectors
+from hrqa.errors import SettingsError
+from hrqa.records import FindResult, Hit, Mention, Span
+from hrqa.store import Index
+
+
+class Fusion(str, enum.Enum):
+    """How dense and lexical scores combine.
+
+    CONVEX: ``w * dense + (1 - w) * lexical`` after scaling each to [0, 1] over the candidates
+    (txtai's "convex"); RRF: ``sum 1 / (RRF_K + rank)`` with ranks from 1 (Cormack et al. 2009, k=60).
+    """
+
+    CONVEX = "convex"
+    RRF = "rrf"
+
+    @classmethod
+    def from_str(cls, value: str) -> Fusion:
+        try:
+            return cls(value.lower())
+        except ValueError:
+            raise SettingsError(f"unknown fusion {value!r}; choose one of: {', '.join(m.value for m in cls)}") from None
+
+
+RRF_K = 60
+#: weight of the dense score in convex fusion (tuned on dev.jsonl and SciFact train; see README)
+DENSE_WEIGHT = 0.5
+#: candidates taken from each retriever before fusion
+CANDIDATES = 100
+
+
+@dataclass(frozen=True)
+class Scored:
+    """Fused scores for candidate passage rows, best first."""
+
+    rows: np.ndarray
+    scores: np.ndarray
+    dense_rank: dict[int, int]
+    lexical_rank: dict[int, int]
+
+
+def minmax(values: np.ndarray) -> np.ndarray:
+    """Scale to [0, 1]; a constant array maps to ones (all equally good), an empty one stays empty."""
+    if values.size == 0:
+        return values.astype(np.float32)
+    low, high = float(values.min()), float(values.max())
+    if high - low < 1e-12:
+        return np.ones_like(values, dtype=np.float32)
+    return ((values - low) / (high - low)).astype(np.float32)
+
+
+def fuse(
+    dense_rows: np.ndarray,
+    dense_scores: np.ndarray,
+    lexical_rows: np.ndarray,
+    lexical_scores: np.ndarray,
+    method: Fusion = Fusion.CONVEX,
+    dense_weight: float = DENSE_WEIGHT,
+) -> Scored:
+    """Combine two ranked candidate lists (rows best first) into one ranking."""
+    dense_rank = {int(r): i for i, r in enumerate(dense_rows)}
+    lexical_rank = {int(r): i for i, r in enumerate(lexical_rows)}
+    rows = np.array(sorted(set(dense_rank) | set(lexical_rank)), dtype=np.int64)
+    if rows.size == 0:
+        return Scored(rows, np.zeros(0, np.float32), dense_rank, lexical_rank)
+    if method is Fusion.RRF:
+        fused = np.array(
+            [(1.0 / (RRF_K + dense_rank[r] + 1) if r in dense_rank else 0.0)
+             + (1.0 / (RRF_K + lexical_rank[r] + 1) if r in lexical_rank else 0.0) for r in rows],
+            dtype=np.float32)
+    else:
+        dense_n = dict(zip(dense_rows.tolist(), minmax(dense_scores).tolist()))
+        lexical_n = dict(zip(lexical_rows.tolist(), _scale_lexical(lexical_scores).tolist()))
+        fused = np.array([dense_weight * dense_n.get(int(r), 0.0) + (1 - dense_weight) * lexical_n.get(int(r), 0.0)
+                          for r in rows], dtype=np.float32)
+    order = np.argsort(-fused, kind="stable")
+    return Scored(rows[order], fused[order], dense_rank, lexical_rank)
+
+
+def _scale_lexical(scores: np.ndarray) -> np.ndarray:
+    """BM25 divided by its best candidate: 0 stays 'no word matched', unlike min-max."""
+    if scores.size == 0:
+        return scores.astype(np.float32)
+    top = float(scores.max())
+    return (scores / top).astype(np.float32) if top > 0 else np.zeros_like(scores, dtype=np.float32)
+
+
+def allowed_rows(index: Index, docs: Iterable[str] | None = None, kinds: Iterable[str] | None = None) -> np.ndarray | None:
+    """Boolean mask of passages in the chosen documents and kinds of source; None means all."""
+    docs = set(docs or ())
+    kinds = set(kinds or ())
+    if not docs and not kinds:
+        return None
+    chosen = {
+        d.id for d in index.documents.values()
+        if (not docs or d.id in docs) and (not kinds or (d.kind or "unknown") in kinds)
+    }
+    return np.array([p.doc in chosen for p in index.passages], dtype=bool)
+
+
+def search(
+    index: Index,
+    query_vector: np.ndarray,
+    query_text: str,
+    k: int,
+    *,
+    mask: np.ndarray | None = None,
+    method: Fusion = Fusion.CONVEX,
+    dense_weight: float = DENSE_WEIGHT,
+    candidates: int = CANDIDATES,
+) -> list[Hit]:
+    """The ``k`` best passages for a question by fused dense and lexical evidence."""
+    dense_rows, dense_scores = dense_candidates(index, query_vector, candidates, mask)
+    lexical_all = index.lexical.scores(query_text)
+    if mask is not None:
+        lexical_all = np.where(mask, lexical_all, 0.0)
+    lexical_rows = top_rows(lexical_all, candidates)
+    lexical_rows = lexical_rows[lexical_all[lexical_rows] > 0]
+    scored = fuse(dense_rows, dense_scores, lexical_rows, lexical_all[lexical_rows], method, dense_weight)
+    return [
+        Hit(passage=index.passages[int(r)], score=float(s),
+            dense_rank=scored.dense_rank.get(int(r)), lexical_rank=scored.lexical_rank.get(int(r)))
+        for r, s in zip(scored.rows[:k], scored.scores[:k])
+    ]
+
+
+def dense_candidates(index: Index, query_vector: np.ndarray, candidates: int,
+                     mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Rows and cosine scores of the nearest passages (exact when filtering or small)."""
+    if mask is not None or index.manifest.get("index_type", "flat") == "flat":
+        scores = index.passage_vectors @ query_vector
+        if mask is not None:
+            scores = np.where(mask, scores, -np.inf)
+        rows = top_rows(scores, candidates)
+        rows = rows[np.isfinite(scores[rows])]
+        return rows, scores[rows]
+    scores, rows = vectors.search(index.vector_index, query_vector, candidates)
+    return rows, scores
+
+
+def top_rows(scores: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the ``k`` largest scores, largest first."""
+    k = min(k, scores.size)
+    if k <= 0:
+        return np.zeros(0, dtype=np.int64)
+    part = np.argpartition(-scores, k - 1)[:k]
+    return part[np.argsort(-scores[part], kind="stable")]
+
+
+def diversify(hits: list[Hit], k: int, min_relative: float = 0.6) -> list[Hit]:
+    """Top ``k`` hits where every document scoring within ``min_relative`` of the best is represented.
+
+    A question several documents speak to is then never answered from one side only.
+    """
+    if not hits:
+        return []
+    best = hits[0].score
+    chosen: list[Hit] = []
+    seen_docs: set[str] = set()
+    for hit in hits:
+        if hit.passage.doc not in seen_docs and hit.score >= min_relative * best:
+            chosen.append(hit)
+            seen_docs.add(hit.passage.doc)
+    for hit in hits:
+        if len(chosen) >= k:
+            break
+        if hit not in chosen:
+            chosen.append(hit)
+    chosen = chosen[:k]
+    return sorted(chosen, key=lambda h: -h.score)
+
+
+def document_ranking(hits: list[Hit]) -> list[tuple[str, float]]:
+    """Documents by their best passage score (BEIR scores documents, hrqa retrieves passages)."""
+    best: dict[str, float] = {}
+    for hit in hits:
+        if hit.score > best.get(hit.passage.doc, -np.inf):
+            best[hit.passage.doc] = hit.score
+    return sorted(best.items(), key=lambda item: -item[1])
+
+
+def find_mentions(index: Index, term: str, docs: Iterable[str] | None = None) -> FindResult:
+    """Every occurrence of ``term`` (case and white space folded) in the indexed documents."""
+    term = term.strip()
+    words = term.split()
+    if not words:
+        return FindResult(term, 0, ())
+    pattern = re.compile(r"\s+".join(re.escape(w) for w in words), re.IGNORECASE)
+    scope = [d for d in index.documents.values() if not docs or d.id in set(docs)]
+    mentions: list[Mention] = []
+    for document in scope:
+        for match in pattern.finditer(document.text):
+            mentions.append(Mention(document.id, Span(match.start(), match.end()),
+                                    _line_around(document.text, match.start(), match.end())))
+    return FindResult(term, len(scope), tuple(mentions))
+
+
+def _line_around(text: str, start: int, end: int, reach: int = 160) -> Span:
+    """The line holding a match (clipped to ``reach`` characters either side)."""
+    line_start = text.rfind("\n", 0, start) + 1
+    line_end = text.find("\n", end)
+    line_end = len(text) if line_end < 0 else line_end
+    line_start = max(line_start, start - reach)
+    line_end = min(line_end, end + reach)
+    while line_start < start and text[line_start].isspace():
+        line_start += 1
+    return Span(line_start, line_end)

