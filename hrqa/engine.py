@@ -22,6 +22,19 @@ log = logging.getLogger(__name__)
 
 #: how many fused passages the answer step reads sentences from
 ANSWER_PASSAGES = 8
+#: a document whose best passage scores at least this share of the top passage gets a place
+DIVERSITY_MIN_RELATIVE = 0.6
+#: ... and when the question itself asks across sources ("how do the documents ...", "portrayed")
+DIVERSITY_MIN_RELATIVE_COMPARATIVE = 0.3
+_ACROSS = re.compile(r"\b(documents|sources|across|compare|comparison|perspectives?|portray(?:ed|s)?|views?|"
+                     r"differ|disagree|both|each side|sides|according to (?:the )?(?:different|various))\b", re.I)
+
+
+def asks_across_sources(question: str) -> bool:
+    """A question that asks how several sources see something (answered from each of them)."""
+    return bool(_ACROSS.search(question))
+
+
 #: words that point back at an earlier question ("Who hosted it?")
 _REFERRING = frozenset("it its they them their theirs this that these those he him his she her there such".split())
 
@@ -30,6 +43,9 @@ def clean_question(question: str, limit: int) -> str:
     """The question without control characters and surplus white space; refuse empty or overlong."""
     if not isinstance(question, str):
         raise QuestionError("the question must be text")
+    if len(question) > 4 * limit:  # refuse a huge paste at once rather than clean it character by character
+        raise QuestionError(f"the question has {len(question)} characters, over the limit of {limit} "
+                            "(setting max_question_chars)")
     cleaned = "".join(" " if unicodedata.category(c).startswith("C") and c not in "\u200d" else c for c in question)
     cleaned = " ".join(cleaned.split())
     if not cleaned:
@@ -131,8 +147,10 @@ class Engine:
         timings["encode"] = (time.perf_counter() - mark) * 1000
         mark = time.perf_counter()
         mask = retrieval.allowed_rows(index, docs, kinds)
-        hits = retrieval.search(index, query_vector, searched, max(ANSWER_PASSAGES, 3 * k), mask=mask)
-        hits = retrieval.diversify(hits, max(ANSWER_PASSAGES, k))
+        # diversity looks at every document's best passage among the candidates, not just the top few
+        hits = retrieval.search(index, query_vector, searched, retrieval.CANDIDATES, mask=mask)
+        bar = DIVERSITY_MIN_RELATIVE_COMPARATIVE if asks_across_sources(searched) else DIVERSITY_MIN_RELATIVE
+        hits = retrieval.diversify(hits, max(ANSWER_PASSAGES, k), bar)
         timings["retrieve"] = (time.perf_counter() - mark) * 1000
         mark = time.perf_counter()
         result = answer_step.build_answer(index, question, searched, query_vector, hits, k)

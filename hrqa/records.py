@@ -136,8 +136,10 @@ class Answer:
     timings_ms: dict[str, float] = field(default_factory=dict)
     #: the question actually searched (differs from ``question`` for a follow-up)
     searched: str = ""
-    #: the best evidence score, compared against the abstention threshold
+    #: the best sentence's score
     confidence: float = 0.0
+    #: why the system judged that the corpus does not answer (None when it answers)
+    abstain_reason: str | None = None
 
     def to_json(self) -> dict:
         """The JSON contract of ``hrqa ask --json`` (names are relied upon; keep them)."""
@@ -150,6 +152,7 @@ class Answer:
             "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
             "searched": self.searched or self.question,
             "confidence": round(float(self.confidence), 4),
+            "abstain_reason": self.abstain_reason,
         }
 
 
