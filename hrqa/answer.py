@@ -34,6 +34,8 @@ JOIN_MARGIN = 0.06
 MAX_ANSWER_SENTENCES = 3
 #: abstain when even the closest sentence is this far from the question (an off-topic question)
 MIN_DENSE = 0.30
+#: ... unless it shares most of the question's weighted words with some sentence
+MIN_LEXICAL = 0.5
 #: a date/number question needs a sentence with a date/number scoring at least this (calibrated on
 #: dev.jsonl: answered questions' typed evidence scored 0.49-0.86, the unanswerable one's 0.43)
 MIN_TYPED_SCORE = 0.46
@@ -233,7 +235,7 @@ def abstention_reason(question: str, scored: list[ScoredSentence], knows) -> str
     wanted = expected_type(question)
     if wanted in {"date", "number"} and not any(s.typed and s.score >= MIN_TYPED_SCORE for s in scored[:3]):
         return f"none of the closest sentences gives the {wanted} asked for"
-    if max(s.dense for s in scored) < MIN_DENSE:
+    if max(s.dense for s in scored) < MIN_DENSE and max(s.lexical for s in scored) < MIN_LEXICAL:
         return "no sentence is close to the question"
     return None
 

@@ -91,7 +91,12 @@ def test_abstention_reasons():
     assert "date" in answer.abstention_reason("When was the seminar held?", untyped, knows)
     weak_typed = [_scored(answer.MIN_TYPED_SCORE - 0.01, typed=True)]
     assert answer.abstention_reason("When was the seminar held?", weak_typed, knows)
+    off_topic = [ScoredSentence(0, "a.txt", Span(0, 5), 0.6, answer.MIN_DENSE - 0.05, 0.1, 0, False)]
+    assert "close" in answer.abstention_reason("Why is the sky blue?", off_topic, knows)
+    # far in meaning but sharing most of the question's words: still answered
     off_topic = [_scored(0.6, dense=answer.MIN_DENSE - 0.05)]
+    assert answer.abstention_reason("Why is the sky blue?", off_topic, knows) is None
+    off_topic = [ScoredSentence(0, "a.txt", Span(0, 5), 0.6, answer.MIN_DENSE - 0.05, 0.1, 0, False)]
     assert "close" in answer.abstention_reason("Why is the sky blue?", off_topic, knows)
     assert answer.abstention_reason("Anything?", [], knows) == "no passage matches the question"
 
