@@ -48,6 +48,8 @@ _DATE = re.compile(
     r"October|November|December)\s+\d{1,2}|(?:19|20)\d{2})\b", re.IGNORECASE)
 _NUMBER = re.compile(r"\b\d[\d,.]*\b|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|twelve|twenty|fifty|"
                      r"hundred|thousand|million|dozens?)\b", re.IGNORECASE)
+#: "in Copenhagen", "at Southwest University": a place named after a locative preposition
+_PLACE = re.compile(r"\b(?:in|at|near|from)\s+(?:the\s+)?[A-Z][\w’'-]+")
 _NAME = re.compile(r"\b[A-Z][\w’'-]+(?:\s+(?:of|for|and|the|de|la)?\s*[A-Z][\w’'-]+)+")
 
 
@@ -63,12 +65,14 @@ def expected_type(question: str) -> str | None:
         return "number"
     if re.search(r"\b(who|whom|whose)\b", q):
         return "name"
+    if re.search(r"^\s*where\b|\b(?:which|what) (?:city|country|place|venue|location)\b|\bin which\b", q):
+        return "place"
     return None
 
 
 def has_type(text: str, wanted: str | None, question: str = "") -> bool:
     """Whether ``text`` holds a date/number/name that the question itself does not already give."""
-    pattern = {"date": _DATE, "number": _NUMBER, "name": _NAME}.get(wanted or "")
+    pattern = {"date": _DATE, "number": _NUMBER, "name": _NAME, "place": _PLACE}.get(wanted or "")
     if pattern is None:
         return False
     given = {m.group(0).lower() for m in pattern.finditer(question)}
@@ -93,7 +97,9 @@ def missing_specifics(question: str, knows) -> list[str]:
     return missing
 
 
-_WH = re.compile(r"\b(?:who|whom|whose|what|which|where|when|how many|how much|how)\b", re.IGNORECASE)
+#: question words followed by what is asked for ("which rule", "who is the director", "how many
+#: participants"); "where", "when" and "why" are followed by the subject instead, so they have no focus
+_WH = re.compile(r"\b(?:who|whom|whose|what|which|how many|how much)\b", re.IGNORECASE)
 _AUXILIARY = frozenset("is are was were be been the a an do does did two three four five kind type".split())
 
 
@@ -297,7 +303,9 @@ def build_answer(
     timings: dict[str, float] | None = None,
 ) -> Answer:
     """Answer ``question`` from ``hits`` (already retrieved and diversified for ``searched``)."""
-    scored = score_sentences(index, searched, query_vector, hits)
+    # Passages were found with the whole conversation; sentences are scored against the question
+    # itself, so "Who hosted it?" looks for hosting within the seminar's passages.
+    scored = score_sentences(index, question, query_vector, hits)
     chosen = select_sentences(scored)
     confidence = chosen[0].score if chosen else 0.0
     reason = abstention_reason(searched, scored, index.lexical.knows)

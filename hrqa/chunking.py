@@ -9,6 +9,7 @@ so the sentence splitter's output maps back onto the file character for characte
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -20,6 +21,12 @@ LIST_ITEM = re.compile(r"^[ \t\u00a0]*(?:[-*•‣◦▪–][ \t\u00a0]+)?(?:\d{
 #: a line that ends a sentence
 TERMINAL = re.compile(r"[.!?。！？:;\"'”’)\]]\s*$")
 HEADING_MAX_CHARS = 120
+#: characters ``str.splitlines`` ends a line at; inside a paragraph they read as spaces
+_LINE_BREAKS = str.maketrans(dict.fromkeys("\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029", " "))
+#: the fallback when pysbd fails on a paragraph: split after end punctuation followed by white space
+_FALLBACK_SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s+")
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -30,6 +37,8 @@ class Unit:
     kind: str  # "sentence" | "item" | "heading"
     #: index of the paragraph (block of lines between blank lines) the unit came from
     block: int
+    #: a skipped (boilerplate) line lies between this unit and the one before: no passage spans it
+    after_skip: bool = False
 
 
 @lru_cache(maxsize=1)
@@ -42,42 +51,48 @@ def _segmenter():
 def split_units(text: str, skip_lines: frozenset[str] = frozenset()) -> list[Unit]:
     """Split ``text`` into units; lines whose stripped text is in ``skip_lines`` are left out."""
     units: list[Unit] = []
-    for block_number, (start, end, is_list) in enumerate(_blocks(text, skip_lines)):
+    for block_number, (start, end, is_list, after_skip) in enumerate(_blocks(text, skip_lines)):
         if is_list:
-            units.append(Unit(_trimmed(text, start, end), "item", block_number))
+            units.append(Unit(_trimmed(text, start, end), "item", block_number, after_skip))
             continue
         block = text[start:end]
         if "\n" not in block.strip() and len(block.strip()) <= HEADING_MAX_CHARS and not TERMINAL.search(block):
-            units.append(Unit(_trimmed(text, start, end), "heading", block_number))
+            units.append(Unit(_trimmed(text, start, end), "heading", block_number, after_skip))
             continue
-        for span in split_sentences(text, start, end):
-            units.append(Unit(span, "sentence", block_number))
+        for i, span in enumerate(split_sentences(text, start, end)):
+            units.append(Unit(span, "sentence", block_number, after_skip and i == 0))
     return units
 
 
 def _blocks(text: str, skip_lines: frozenset[str]):
-    """Yield (start, end, is_list_item) for paragraphs and list items, in order.
+    """Yield (start, end, is_list_item, after_skip) for paragraphs and list items, in order.
 
     Blank and boilerplate lines end a paragraph; every list item line is a block of its own.
+    ``after_skip`` says a boilerplate line came between this block and the one before.
     """
     paragraph_start: int | None = None
+    paragraph_after_skip = False
     paragraph_end = 0
+    pending_skip = False
     offset = 0
     for line in text.splitlines(keepends=True):
         line_start, offset = offset, offset + len(line)
         content = line.strip()
         if not content or content in skip_lines or LIST_ITEM.match(line):
             if paragraph_start is not None:
-                yield paragraph_start, paragraph_end, False
+                yield paragraph_start, paragraph_end, False, paragraph_after_skip
                 paragraph_start = None
-            if content and content not in skip_lines:
-                yield line_start, line_start + len(line.rstrip("\r\n")), True
+            if content and content in skip_lines:
+                pending_skip = True
+            elif content:
+                yield line_start, line_start + len(line.rstrip("\r\n")), True, pending_skip
+                pending_skip = False
             continue
         if paragraph_start is None:
-            paragraph_start = line_start
+            paragraph_start, paragraph_after_skip, pending_skip = line_start, pending_skip, False
         paragraph_end = line_start + len(line.rstrip("\r\n"))
     if paragraph_start is not None:
-        yield paragraph_start, paragraph_end, False
+        yield paragraph_start, paragraph_end, False, paragraph_after_skip
 
 
 def _trimmed(text: str, start: int, end: int) -> Span:
@@ -91,10 +106,10 @@ def _trimmed(text: str, start: int, end: int) -> Span:
 def split_sentences(text: str, start: int, end: int) -> list[Span]:
     """Sentence spans of the paragraph ``text[start:end]``, wrapped lines read as one line."""
     # Same-length replacement: positions in `joined` are positions in the paragraph.
-    joined = text[start:end].replace("\n", " ").replace("\r", " ")
+    joined = text[start:end].translate(_LINE_BREAKS)
     spans: list[Span] = []
     cursor = 0
-    for sentence in _segmenter().segment(joined):
+    for sentence in _segment(joined):
         piece = sentence.strip()
         if not piece:
             continue
@@ -107,6 +122,15 @@ def split_sentences(text: str, start: int, end: int) -> list[Span]:
     if rest.end > rest.start:
         spans.append(rest)
     return spans
+
+
+def _segment(joined: str) -> list[str]:
+    """pysbd's sentences of one paragraph; a simple punctuation split where pysbd fails."""
+    try:
+        return _segmenter().segment(joined)
+    except Exception as error:  # pysbd raises on some odd input (ValueError on "a\x1c1."): keep the text
+        log.debug("pysbd failed (%s: %s); splitting at end punctuation", error.__class__.__name__, error)
+        return _FALLBACK_SENTENCE_END.split(joined)
 
 
 def make_sentences(document: Document, units: list[Unit]) -> list[Sentence]:
@@ -152,12 +176,12 @@ def make_passages(
 
 
 def _runs(units: list[Unit]):
-    """Consecutive unit positions grouped into list runs and prose runs."""
+    """Consecutive unit positions grouped into list runs and prose runs (boilerplate lines end a run)."""
     run: list[int] = []
     run_kind = ""
     for position, unit in enumerate(units):
         kind = "item" if unit.kind == "item" else "prose"
-        if run and kind != run_kind:
+        if run and (kind != run_kind or unit.after_skip):
             yield run_kind, run
             run = []
         run_kind = kind

@@ -71,6 +71,8 @@ def read_corpus(folder: Path, max_file_bytes: int = 20_000_000) -> Corpus:
             documents.extend(read_file(path, relative, catalog, max_file_bytes))
         except _Skip as skip:
             warnings.append(CorpusWarning(relative, str(skip)))
+        except OSError as error:  # unreadable (permissions) or gone since the listing
+            warnings.append(CorpusWarning(relative, f"cannot be read ({error.strerror or error})"))
     for entry in sorted(set(catalog) - {d.id for d in documents} - {d.id.split("#")[0] for d in documents}):
         warnings.append(CorpusWarning(CATALOG_NAME, f"entry {entry!r} names no document in the corpus"))
     for warning in warnings:
@@ -177,7 +179,6 @@ def pdf_text(data: bytes) -> str:
     import io
 
     from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
 
     try:
         reader = PdfReader(io.BytesIO(data))
@@ -186,7 +187,9 @@ def pdf_text(data: bytes) -> str:
         pages = [page.extract_text() or "" for page in reader.pages]
     except _Skip:
         raise
-    except (PdfReadError, ValueError, KeyError, TypeError, OSError) as error:
+    # pypdf raises many kinds on a damaged file (PdfReadError, LimitReachedError, AttributeError,
+    # RecursionError ...): any of them means this one file is unreadable, not that the build fails.
+    except Exception as error:
         raise _Skip(f"unreadable PDF ({error.__class__.__name__})") from None
     return "\n\n".join(page.strip("\n") for page in pages)
 
@@ -201,15 +204,18 @@ class _VisibleText(HTMLParser):
         self.hidden = 0
 
     def handle_starttag(self, tag, attrs):
+        if tag == "body":  # an unclosed <head> (allowed in HTML) must not hide the page
+            self.hidden = 0
         if tag in self.HIDDEN:
             self.hidden += 1
         elif tag in self.BLOCKS:
-            self.parts.append("\n\n" if tag != "li" else "\n")
+            # <br> is a line break inside a paragraph, not a new paragraph
+            self.parts.append("\n" if tag in {"li", "br"} else "\n\n")
 
     def handle_endtag(self, tag):
         if tag in self.HIDDEN:
             self.hidden = max(0, self.hidden - 1)
-        elif tag in self.BLOCKS:
+        elif tag in self.BLOCKS and tag != "br":  # <br/> also calls this; it was handled at the start
             self.parts.append("\n\n" if tag != "li" else "\n")
 
     def handle_data(self, data):

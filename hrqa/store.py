@@ -40,7 +40,8 @@ from hrqa.settings import Settings
 
 FORMAT_VERSION = 1
 REBUILD_HINT = "rebuild it with: hrqa index"
-KEEP_SNAPSHOTS = 2
+#: what loading, staleness checks and status read from a manifest
+MANIFEST_KEYS = ("id", "built_at", "model", "chunking", "index_type", "corpus_files", "documents", "counts", "files")
 
 #: called with (stage, done, total) during a build
 BuildProgress = Callable[[str, int, int], None]
@@ -155,9 +156,13 @@ def current_snapshot(index_dir: Path) -> Path:
     pointer = Path(index_dir) / "CURRENT"
     if not pointer.exists():
         raise IndexMissingError(f"no index in {index_dir}; build it with: hrqa index")
-    name = pointer.read_text(encoding="utf-8").strip()
+    try:
+        name = pointer.read_text(encoding="utf-8").strip()
+    except (OSError, ValueError) as error:
+        raise IndexCorruptError(f"cannot read {pointer} ({error}); {REBUILD_HINT}") from None
     path = snapshots_dir(index_dir) / name
-    if not name or "/" in name or not path.is_dir():
+    # a snapshot name never starts with "." (".." or an unfinished ".building-*")
+    if not name or "/" in name or name.startswith(".") or not path.is_dir():
         raise IndexCorruptError(f"{pointer} names a missing snapshot {name!r}; {REBUILD_HINT}")
     return path
 
@@ -207,10 +212,17 @@ def load_index(index_dir: Path, verify: bool = True) -> Index:
         manifest = json.loads((root / "manifest.json").read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
         raise IndexCorruptError(f"cannot read {root / 'manifest.json'} ({error}); {REBUILD_HINT}") from None
+    if not isinstance(manifest, dict):
+        raise IndexCorruptError(f"{root / 'manifest.json'} is not a manifest; {REBUILD_HINT}")
     if manifest.get("format_version") != FORMAT_VERSION:
         raise IndexStaleError(
             f"index in {index_dir} has format {manifest.get('format_version')!r}, this hrqa reads "
             f"format {FORMAT_VERSION}; {REBUILD_HINT}"
+        )
+    missing = [key for key in MANIFEST_KEYS if key not in manifest]
+    if missing or not isinstance(manifest["files"], dict) or not isinstance(manifest["model"], dict):
+        raise IndexCorruptError(
+            f"{root / 'manifest.json'} lacks {', '.join(missing) or 'valid files/model entries'}; {REBUILD_HINT}"
         )
     if verify:
         for name, expected in manifest["files"].items():
@@ -221,7 +233,7 @@ def load_index(index_dir: Path, verify: bool = True) -> Index:
                 raise IndexCorruptError(f"index file {path} fails its checksum (damaged); {REBUILD_HINT}")
     try:
         return _read_snapshot(root, manifest)
-    except (OSError, ValueError, KeyError, IndexError, RuntimeError) as error:
+    except (OSError, ValueError, KeyError, IndexError, TypeError, AttributeError, RuntimeError) as error:
         raise IndexCorruptError(f"cannot read index {root} ({error.__class__.__name__}: {error}); {REBUILD_HINT}") from None
 
 
@@ -319,7 +331,11 @@ def build_index(
             from hrqa.errors import CorpusError
 
             reasons = "; ".join(str(w) for w in corpus.warnings[:3])
-            raise CorpusError(f"no documents to index in {settings.corpus_dir}" + (f" ({reasons})" if reasons else ""))
+            more = f" and {len(corpus.warnings) - 3} more" if len(corpus.warnings) > 3 else ""
+            supported = ", ".join(sorted(corpus_module.SUPPORTED_SUFFIXES))
+            raise CorpusError(f"no documents to index in {settings.corpus_dir}"
+                              + (f" ({reasons}{more})" if reasons else f"; add {supported} files to it")
+                              + " or pass --corpus DIR")
         timings["read_s"] = time.perf_counter() - started
 
         mark = time.perf_counter()
@@ -465,6 +481,12 @@ def write_snapshot(index_dir: Path, manifest: dict, store: dict, passage_vectors
     base.mkdir(parents=True, exist_ok=True)
     for leftover in base.glob(".building-*"):  # from a build that died; we hold the lock
         shutil.rmtree(leftover, ignore_errors=True)
+    for leftover in Path(index_dir).glob(".CURRENT.*.tmp"):  # a pointer a killed build never swapped in
+        leftover.unlink(missing_ok=True)
+    try:
+        previous = current_snapshot(index_dir).name
+    except (IndexMissingError, IndexCorruptError):
+        previous = None
     building = base / f".building-{manifest['id']}"
     building.mkdir()
     (building / "store.json").write_text(json.dumps(store, ensure_ascii=False), encoding="utf-8")
@@ -488,16 +510,15 @@ def write_snapshot(index_dir: Path, manifest: dict, store: dict, passage_vectors
     os.rename(building, final)
     _fsync_dir(base)
     _write_atomically(Path(index_dir) / "CURRENT", manifest["id"] + "\n")
-    _prune(base, keep={manifest["id"]})
+    _prune(base, keep={manifest["id"], previous} - {None})
     if progress:
         progress("switching to the new index", 1, 1)
     return final
 
 
 def _prune(base: Path, keep: set[str]) -> None:
-    """Drop old snapshots, keeping the newest few so a reader that holds one can finish."""
-    snapshots = sorted((p for p in base.iterdir() if p.is_dir() and not p.name.startswith(".")),
-                       key=lambda p: p.stat().st_mtime, reverse=True)
-    for old in snapshots[KEEP_SNAPSHOTS:]:
-        if old.name not in keep:
+    """Drop every snapshot but ``keep``: the new one and the one it replaced (a reader may still hold
+    it). This also drops snapshots that a killed build renamed into place but never made live."""
+    for old in base.iterdir():
+        if old.is_dir() and not old.name.startswith(".") and old.name not in keep:
             shutil.rmtree(old, ignore_errors=True)

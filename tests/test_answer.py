@@ -22,6 +22,8 @@ from hrqa.records import Hit, Passage, Span
         ("What maximum fine does the law impose?", "number"),
         ("Who is the International Director?", "name"),
         ("Under which rule were discussions held?", None),
+        ("Where was the forum held?", "place"),
+        ("Which city hosted the seminar?", "place"),
     ],
 )
 def test_expected_type(question, wanted):

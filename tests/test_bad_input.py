@@ -1,0 +1,496 @@
+"""Bad input gets a clear message, nothing is lost, no traceback (issue 5, "Bad input").
+
+Questions, corpus files and document ids, through the library (fast fake embedder) and through the
+``hrqa`` command (its own process: a one-line error and a non-zero exit). Index files: see
+test_index_integrity.py.
+"""
+
+from __future__ import annotations
+
+import io
+import random
+import re
+from pathlib import Path
+
+import pytest
+
+from hrqa import corpus as corpus_module
+from hrqa.embedding import HashingEmbedder
+from hrqa.engine import Engine
+from hrqa.errors import CorpusError, DocumentNotFoundError, HrqaError, QuestionError
+from hrqa.settings import Settings
+from hrqa.store import build_index
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def make_pdf(text: str) -> bytes:
+    """A one-page PDF whose text layer is ``text`` (written by hand: no PDF-writing library needed)."""
+    content = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode("latin-1")
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        (b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+         b"/Resources << /Font << /F1 5 0 R >> >> >>"),
+        b"<< /Length %d >>\nstream\n" % len(content) + content + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    for offset in offsets:
+        out += b"%010d 00000 n \n" % offset
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return bytes(out)
+
+
+def encrypted_pdf(text: str) -> bytes:
+    from pypdf import PdfReader, PdfWriter
+
+    writer = PdfWriter()
+    writer.append(PdfReader(io.BytesIO(make_pdf(text))))
+    writer.encrypt("secret")
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    return buffer.getvalue()
+
+
+GOOD_FILES = {
+    "river.txt": "The river festival was held in Lyon.\nIt lasted three\ndays in June.\n",
+    "owls.md": "# Owls\n\nOwls hunt at night. Larks sing at dawn.\n",
+    "page.html": "<html><head><title>x</title></head><body><p>The council met on Tuesday.</p></body></html>",
+    "interview.txt": ("Forum report\n\nProfessor Gong Xianghe attended the forum in June.\nHe was interviewed by "
+                      "the Global Times and China News Network.\n\nThe forum closed with a joint statement.\n"),
+}
+GOOD_PDF = ("minutes.pdf", "The committee met in Geneva on Monday.")
+
+#: name -> (bytes, what the warning must say about it)
+BAD_FILES: dict[str, tuple[bytes, str]] = {
+    "latin1.txt": ("Café au lait, s'il vous plaît.\n".encode("latin-1"), "not UTF-8"),
+    "image.txt": (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 4, "binary content"),
+    "corrupt.pdf": (b"%PDF-1.7\n1 0 obj\n<< /Type /Catalog /Pages 9 0 R >>\ngarbage\x00\xff", "unreadable PDF"),
+    "locked.pdf": (b"", "encrypted PDF"),  # bytes made in the fixture (pypdf's writer)
+    "empty.txt": (b"", "empty file"),
+    "huge.txt": (b"A sentence that repeats. " * 400, "over the size limit of 5000 (setting max_file_bytes)"),
+    "report.docx": (b"PK\x03\x04 not really a docx", "unsupported file type .docx"),
+}
+#: a size limit below huge.txt (10,000 bytes) and above every good file
+MAX_FILE_BYTES = 5000
+
+BAD_CATALOG = """\
+["river.txt"]
+title = "River festival"
+date = "2024-13-45"
+colour = "blue"
+publisher = "City Hall"
+
+["nowhere.txt"]
+title = "A document that is not in the folder"
+"""
+
+
+def write_mixed_corpus(folder: Path) -> Path:
+    """Good documents of every kind, every kind of bad file, and a catalog with broken entries."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in GOOD_FILES.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    (folder / GOOD_PDF[0]).write_bytes(make_pdf(GOOD_PDF[1]))
+    for name, (data, _) in BAD_FILES.items():
+        (folder / name).write_bytes(encrypted_pdf("Secret minutes.") if name == "locked.pdf" else data)
+    (folder / "catalog.toml").write_text(BAD_CATALOG, encoding="utf-8")
+    return folder
+
+
+GOOD_IDS = sorted([*GOOD_FILES, GOOD_PDF[0]])
+
+
+@pytest.fixture(scope="module")
+def hashing_engine(tmp_path_factory) -> Engine:
+    """A fake-embedder engine over a small corpus in English, Arabic, Hebrew and Chinese."""
+    folder = tmp_path_factory.mktemp("questions") / "corpus"
+    folder.mkdir()
+    (folder / "festival.txt").write_text(
+        "The river festival was held in Lyon.\nIt lasted three days in June.\n\nThe mayor opened it.\n",
+        encoding="utf-8")
+    (folder / "arabic.txt").write_text("وقعت المنظمات على الرسالة المفتوحة في جنيف.\n", encoding="utf-8")
+    (folder / "hebrew.txt").write_text("הארגונים חתמו על המכתב הפתוח בז'נבה.\n", encoding="utf-8")
+    (folder / "chinese.txt").write_text("论坛在北京举行。 教授接受了采访。\n", encoding="utf-8")
+    settings = Settings(corpus_dir=folder, index_dir=folder.parent / "index")
+    return Engine.open(settings, embedder=HashingEmbedder(), build="missing")
+
+
+def assert_clean_answer(engine: Engine, answer) -> None:
+    """An answer (or abstention) whose every quote is the exact text at its offsets."""
+    index = engine.index
+    assert answer.index_id == index.id
+    for sentence in answer.sentences:
+        assert sentence.text == index.documents[sentence.doc].text[sentence.span.start : sentence.span.end]
+    for citation in answer.citations:
+        assert citation.passage == index.documents[citation.doc].text[citation.span.start : citation.span.end]
+
+
+# ----------------------------------------------------------------------------- questions (library)
+
+
+@pytest.mark.parametrize("question", ["", " ", "   \t\n  ", "\u00a0\u3000", "\x00\x01\x07", "\u200b\u200e\u202e"])
+def test_empty_or_blank_question_is_refused(hashing_engine: Engine, question: str) -> None:
+    with pytest.raises(QuestionError, match="the question is empty"):
+        hashing_engine.ask(question)
+
+
+def test_question_over_the_limit_is_refused_naming_it(hashing_engine: Engine) -> None:
+    limit = hashing_engine.settings.max_question_chars
+    hashing_engine.ask("river " * (limit // 6))  # just under the limit: answered
+    with pytest.raises(QuestionError, match=f"over the limit of {limit} \\(setting max_question_chars\\)"):
+        hashing_engine.ask("x" * (limit + 1))
+    with pytest.raises(QuestionError, match=f"limit of {limit}"):
+        hashing_engine.ask("why " * 1_000_000)  # a huge paste is refused before it is cleaned
+
+
+def test_the_limit_is_a_setting(hashing_engine: Engine) -> None:
+    engine = Engine(hashing_engine.settings.with_(max_question_chars=10), hashing_engine.embedder,
+                    hashing_engine.index)
+    with pytest.raises(QuestionError, match="over the limit of 10"):
+        engine.ask("Where was the festival?")
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Where was the \x00river\x07 festival\x1b[31m held?",
+        "Where was the river festival held? 🎉🎆👍🏽",
+        "🎉🎆👍🏽",
+        "أين وقعت المنظمات على الرسالة المفتوحة؟",
+        "איפה חתמו הארגונים על המכתב?",
+        "\u202eWhere was the festival?\u202c",
+        "论坛在哪里举行？",
+        "教授接受了谁的采访",
+        "Ｗｈｅｒｅ ｗａｓ ｔｈｅ ｆｅｓｔｉｖａｌ？",
+        "e\u0301\u0301\u0301 \ufeff \U0001f600 \ud800 \U0010ffff",
+    ],
+    ids=["control", "emoji", "only-emoji", "arabic", "hebrew", "rtl-override", "cjk", "cjk-no-mark",
+         "fullwidth", "combining-surrogate"],
+)
+def test_unusual_questions_are_answered_or_refused_cleanly(hashing_engine: Engine, question: str) -> None:
+    try:
+        answer = hashing_engine.ask(question)
+    except HrqaError as error:  # refusing is fine, with a message
+        assert str(error)
+        return
+    assert_clean_answer(hashing_engine, answer)
+    assert "\x00" not in answer.question and "\x1b" not in answer.question
+
+
+def test_control_characters_do_not_change_the_answer(hashing_engine: Engine) -> None:
+    clean = hashing_engine.ask("Where was the river festival held?")
+    noisy = hashing_engine.ask("Where\x00 was the\t\triver festival\x07 held?\r\n")
+    assert noisy.question == clean.question
+    assert [s.span for s in noisy.sentences] == [s.span for s in clean.sentences]
+    assert any("Lyon" in s.text for s in clean.sentences)
+
+
+def test_a_right_to_left_question_finds_its_document(hashing_engine: Engine) -> None:
+    hits = hashing_engine.search("وقعت المنظمات على الرسالة", k=1)
+    assert hits[0].passage.doc == "arabic.txt"
+
+
+@pytest.fixture(scope="module")
+def real_mixed_engine(cli_index) -> Engine:
+    """The real model, in this process, over the index `hrqa index` built in ``cli_index``."""
+    root, result = cli_index
+    assert result.returncode == 0, result.stderr
+    settings = Settings(corpus_dir=root / "corpus", index_dir=root / "index", max_file_bytes=MAX_FILE_BYTES)
+    return Engine.open(settings)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "question",
+    ["Which two media outlets interviewed\x00 Professor Gong Xianghe?\x07",
+     "Which two media outlets interviewed Professor Gong Xianghe? 🎤📰",
+     "من هو البروفيسور غونغ شيانغخه؟",
+     "מי ראיין את פרופסור גונג שיאנגחה?",
+     "哪两家媒体采访了龚向和教授？",
+     "🎤📰🤔"],
+    ids=["control", "emoji", "arabic", "hebrew", "cjk", "only-emoji"],
+)
+def test_unusual_questions_with_the_real_model(real_mixed_engine: Engine, question: str) -> None:
+    try:
+        answer = real_mixed_engine.ask(question)
+    except HrqaError as error:
+        assert str(error)
+        return
+    assert_clean_answer(real_mixed_engine, answer)
+    if question.startswith("Which two media outlets"):  # the noise does not change the answer
+        clean = real_mixed_engine.ask("Which two media outlets interviewed Professor Gong Xianghe?")
+        assert not answer.abstained and answer.citations[0].doc == "interview.txt"
+        if "\x00" in question:  # control characters are dropped: exactly the clean question's answer
+            assert [s.span for s in answer.sentences] == [s.span for s in clean.sentences]
+
+
+# ----------------------------------------------------------------------------- corpus (library)
+
+
+def test_every_bad_file_is_skipped_with_a_warning_naming_it(tmp_path: Path) -> None:
+    folder = write_mixed_corpus(tmp_path / "corpus")
+    result = corpus_module.read_corpus(folder, max_file_bytes=MAX_FILE_BYTES)
+    assert sorted(d.id for d in result.documents) == GOOD_IDS
+    by_file = {}
+    for warning in result.warnings:
+        by_file.setdefault(warning.path, []).append(str(warning))
+    for name, (_, reason) in BAD_FILES.items():
+        assert len(by_file.get(name, [])) == 1, (name, result.warnings)
+        assert name in by_file[name][0] and reason in by_file[name][0], by_file[name]
+
+
+@pytest.mark.parametrize("name", sorted(BAD_FILES))
+def test_one_bad_file_among_good_ones(tmp_path: Path, name: str) -> None:
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    (folder / "river.txt").write_text(GOOD_FILES["river.txt"], encoding="utf-8")
+    data, reason = BAD_FILES[name]
+    (folder / name).write_bytes(encrypted_pdf("Secret.") if name == "locked.pdf" else data)
+    settings = Settings(corpus_dir=folder, index_dir=tmp_path / "index", max_file_bytes=MAX_FILE_BYTES)
+    report = build_index(settings, HashingEmbedder())
+    assert report.documents == 1 and report.added == ("river.txt",)
+    assert [w for w in report.warnings if name in w] == [f"skipped {name}: " + _reason_of(report, name)]
+    assert reason in _reason_of(report, name)
+    engine = Engine.open(settings, embedder=HashingEmbedder())
+    assert list(engine.index.documents) == ["river.txt"]
+
+
+def _reason_of(report, name: str) -> str:
+    return next(w for w in report.warnings if w.startswith(f"skipped {name}: ")).split(": ", 1)[1]
+
+
+def test_the_good_pdf_is_read(tmp_path: Path) -> None:
+    folder = write_mixed_corpus(tmp_path / "corpus")
+    result = corpus_module.read_corpus(folder, max_file_bytes=MAX_FILE_BYTES)
+    pdf = next(d for d in result.documents if d.id == GOOD_PDF[0])
+    assert GOOD_PDF[1] in pdf.text
+
+
+def test_damaged_pdfs_never_break_reading(tmp_path: Path) -> None:
+    """Random damage to a valid PDF: each copy is read or skipped with a warning, never an exception."""
+    good = make_pdf("The committee met in Geneva on Monday.")
+    rng = random.Random(5)
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    (folder / "river.txt").write_text(GOOD_FILES["river.txt"], encoding="utf-8")
+    for number in range(150):
+        damaged = bytearray(good)
+        for _ in range(rng.randint(1, 8)):
+            at = rng.randrange(len(damaged))
+            action = rng.random()
+            if action < 0.5:
+                damaged[at] = rng.randrange(256)
+            elif action < 0.8:
+                del damaged[at : at + rng.randint(1, 20)]
+            else:
+                damaged[at:at] = bytes(rng.randrange(256) for _ in range(rng.randint(1, 10)))
+        if number % 5 == 0:
+            damaged = damaged[: rng.randrange(1, len(damaged))]
+        (folder / "damaged.pdf").write_bytes(bytes(damaged))
+        result = corpus_module.read_corpus(folder)
+        assert "river.txt" in {d.id for d in result.documents}
+        read = "damaged.pdf" in {d.id for d in result.documents}
+        warned = [w for w in result.warnings if w.path == "damaged.pdf"]
+        assert read != bool(warned), (number, warned)
+
+
+def test_a_file_that_cannot_be_read_is_skipped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    (folder / "river.txt").write_text(GOOD_FILES["river.txt"], encoding="utf-8")
+    (folder / "gone.txt").write_text("Deleted while the folder was read.\n", encoding="utf-8")
+    real_read_bytes = Path.read_bytes
+
+    def read_bytes(self: Path) -> bytes:
+        if self.name == "gone.txt":
+            raise PermissionError(13, "Permission denied")
+        return real_read_bytes(self)
+
+    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    result = corpus_module.read_corpus(folder)
+    assert [d.id for d in result.documents] == ["river.txt"]
+    assert [str(w) for w in result.warnings] == ["skipped gone.txt: cannot be read (Permission denied)"]
+
+
+def test_broken_catalog_entries_are_reported_and_the_rest_is_used(tmp_path: Path) -> None:
+    folder = write_mixed_corpus(tmp_path / "corpus")
+    result = corpus_module.read_corpus(folder, max_file_bytes=MAX_FILE_BYTES)
+    catalog_warnings = [str(w) for w in result.warnings if w.path == "catalog.toml"]
+    assert any("'river.txt'" in w and "date '2024-13-45' is not ISO" in w for w in catalog_warnings)
+    assert any("'river.txt'" in w and "unknown field 'colour'" in w for w in catalog_warnings)
+    assert any("'nowhere.txt' names no document" in w for w in catalog_warnings)
+    river = next(d for d in result.documents if d.id == "river.txt")
+    # the good fields of the entry are kept; the bad date is dropped, never guessed
+    assert (river.title, river.publisher, river.date) == ("River festival", "City Hall", None)
+
+
+@pytest.mark.parametrize(
+    "catalog, warning",
+    [
+        ('["river.txt"\ntitle = "unclosed', "catalog ignored, it is not valid TOML"),
+        ('"river.txt" = "not a table"\n', "entry 'river.txt' is not a table"),
+        ('["river.txt"]\ntitle = 7\n', "entry 'river.txt': title must be a non-empty string"),
+        ('["river.txt"]\ndate = "June 2024"\n', "entry 'river.txt': date 'June 2024' is not ISO"),
+        (b"\xff\xfe bad bytes", "catalog ignored, it is not valid TOML"),
+    ],
+    ids=["bad-toml", "not-a-table", "bad-type", "bad-date", "not-utf8"],
+)
+def test_a_broken_catalog_never_stops_the_build(tmp_path: Path, catalog, warning: str) -> None:
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    (folder / "river.txt").write_text(GOOD_FILES["river.txt"], encoding="utf-8")
+    if isinstance(catalog, bytes):
+        (folder / "catalog.toml").write_bytes(catalog)
+    else:
+        (folder / "catalog.toml").write_text(catalog, encoding="utf-8")
+    report = build_index(Settings(corpus_dir=folder, index_dir=tmp_path / "index"), HashingEmbedder())
+    assert report.documents == 1
+    assert any(w.startswith("skipped catalog.toml: ") and warning in w for w in report.warnings), report.warnings
+    document = Engine.open(Settings(corpus_dir=folder, index_dir=tmp_path / "index"),
+                           embedder=HashingEmbedder()).document("river.txt")
+    assert document.date is None  # nothing invented
+
+
+def test_an_empty_corpus_folder_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "corpus").mkdir()
+    settings = Settings(corpus_dir=tmp_path / "corpus", index_dir=tmp_path / "index")
+    with pytest.raises(CorpusError, match=r"no documents to index in .*corpus; add .*\.txt files"):
+        build_index(settings, HashingEmbedder())
+    assert not (tmp_path / "index" / "CURRENT").exists()
+
+
+def test_a_folder_of_only_bad_files_names_them(tmp_path: Path) -> None:
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    for name in ("empty.txt", "latin1.txt", "report.docx", "image.txt"):
+        (folder / name).write_bytes(BAD_FILES[name][0])
+    settings = Settings(corpus_dir=folder, index_dir=tmp_path / "index")
+    with pytest.raises(CorpusError, match=r"no documents to index .*skipped empty.txt: empty file.* and 1 more"):
+        build_index(settings, HashingEmbedder())
+
+
+def test_a_missing_corpus_folder_is_a_clear_error(tmp_path: Path) -> None:
+    settings = Settings(corpus_dir=tmp_path / "nowhere", index_dir=tmp_path / "index")
+    with pytest.raises(CorpusError, match="corpus folder .*nowhere does not exist; pass --corpus DIR"):
+        build_index(settings, HashingEmbedder())
+
+
+# ----------------------------------------------------------------------------- document view
+
+
+@pytest.mark.parametrize(
+    "doc_id",
+    ["../etc/passwd", "/etc/passwd", "../../../../../../etc/passwd", "festival.txt/../festival.txt",
+     "./festival.txt", "festival.txt\x00", "FESTIVAL.TXT", "unknown.txt", "festival.txt#1", "", "..", "/",
+     "%2e%2e%2fetc%2fpasswd", "..\\..\\windows\\win.ini"],
+)
+def test_only_indexed_document_ids_are_served(hashing_engine: Engine, doc_id: str) -> None:
+    with pytest.raises(DocumentNotFoundError, match="no indexed document"):
+        hashing_engine.document(doc_id)
+
+
+def test_an_absolute_path_to_a_corpus_file_is_refused(hashing_engine: Engine) -> None:
+    absolute = (hashing_engine.settings.corpus_dir / "festival.txt").resolve()
+    assert absolute.exists()
+    for doc_id in (str(absolute), absolute.as_uri()):
+        with pytest.raises(DocumentNotFoundError, match=re.escape(repr(doc_id))):
+            hashing_engine.document(doc_id)
+
+
+@pytest.mark.parametrize("doc_id", [None, 7, ["festival.txt"], b"festival.txt"])
+def test_a_document_id_that_is_not_text_is_refused(hashing_engine: Engine, doc_id) -> None:
+    with pytest.raises(DocumentNotFoundError):
+        hashing_engine.document(doc_id)
+
+
+def test_an_indexed_document_is_served(hashing_engine: Engine) -> None:
+    document = hashing_engine.document("festival.txt")
+    assert document.text.startswith("The river festival")
+
+
+# ----------------------------------------------------------------------------- the command line
+
+
+@pytest.fixture(scope="module")
+def cli_index(tmp_path_factory, hrqa_cli):
+    """`hrqa index` (real model) over the mixed corpus: the run, and the folder to ask questions in."""
+    root = tmp_path_factory.mktemp("cli")
+    write_mixed_corpus(root / "corpus")
+    result = hrqa_cli("index", "--corpus", "corpus", "--index-dir", "index", cwd=root,
+                      env={"HRQA_MAX_FILE_BYTES": str(MAX_FILE_BYTES)})
+    return root, result
+
+
+@pytest.mark.slow
+def test_cli_index_skips_bad_files_naming_each_and_indexes_the_rest(cli_index) -> None:
+    _, result = cli_index
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "index " in result.stdout and f"{len(GOOD_IDS)} documents" in result.stdout
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning: ")]
+    for name, (_, reason) in BAD_FILES.items():
+        assert f"warning: skipped {name}: " in result.stderr and reason in result.stderr, name
+        assert len([w for w in warnings if f"skipped {name}:" in w]) == 1, warnings
+    assert "unknown field 'colour'" in result.stderr and "date '2024-13-45' is not ISO" in result.stderr
+    for name in GOOD_IDS:
+        assert name in result.stdout  # the summary lists what was added
+
+
+def _ask(hrqa_cli, cli_index, *args, **kwargs):
+    root, _ = cli_index
+    return hrqa_cli("ask", "--corpus", "corpus", "--index-dir", "index", *args, cwd=root,
+                    env={"HRQA_MAX_FILE_BYTES": str(MAX_FILE_BYTES)}, **kwargs)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("question", ["", "   ", "\t\u00a0", "\x01\x02"], ids=["empty", "spaces", "blank", "control"])
+def test_cli_refuses_an_empty_question(hrqa_cli, cli_index, question: str) -> None:
+    result = _ask(hrqa_cli, cli_index, question)
+    assert result.returncode == 2
+    hrqa_cli.error(result, "the question is empty")
+    assert result.stderr.count("\n") == 1  # one line, nothing else
+
+
+@pytest.mark.slow
+def test_cli_refuses_a_question_over_the_limit(hrqa_cli, cli_index) -> None:
+    result = _ask(hrqa_cli, cli_index, "why " * 600)
+    assert result.returncode == 2
+    hrqa_cli.error(result, "over the limit of 2000", "max_question_chars")
+    assert result.stderr.count("\n") == 1
+
+
+@pytest.mark.slow
+def test_cli_json_stream_reports_bad_questions_per_line(hrqa_cli, cli_index) -> None:
+    import json
+
+    result = _ask(hrqa_cli, cli_index, "--json", input="\x01\x02\n" + "x" * 2001 + "\n")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [line["error"].split(";")[0] for line in lines] == [
+        "the question is empty",
+        "the question has 2001 characters, over the limit of 2000 (setting max_question_chars)",
+    ]
+
+
+@pytest.mark.slow
+def test_cli_index_of_an_empty_folder(hrqa_cli, tmp_path: Path) -> None:
+    (tmp_path / "corpus").mkdir()
+    result = hrqa_cli("index", "--corpus", "corpus", "--index-dir", "index", cwd=tmp_path)
+    assert result.returncode == 2
+    hrqa_cli.error(result, "no documents to index in corpus", "--corpus DIR")
+
+
+@pytest.mark.slow
+def test_cli_index_of_a_missing_folder(hrqa_cli, tmp_path: Path) -> None:
+    result = hrqa_cli("index", "--corpus", "nowhere", "--index-dir", "index", cwd=tmp_path)
+    assert result.returncode == 2
+    hrqa_cli.error(result, "corpus folder nowhere does not exist")
+    assert result.stderr.count("\n") == 1

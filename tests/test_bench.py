@@ -1,0 +1,189 @@
+"""hrqa bench: the pure helpers exactly, and one small run end to end for the shape and sanity of its
+figures. No timing thresholds here: timings belong in the benchmark's output, not in tests."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hrqa import bench
+
+
+def test_percentiles_nearest_rank():
+    figures = bench.percentiles([float(x) for x in range(1, 101)])
+    assert figures == {"p50": 50.0, "p95": 95.0, "mean": 50.5, "n": 100}
+    assert bench.percentiles([7.0]) == {"p50": 7.0, "p95": 7.0, "mean": 7.0, "n": 1}
+    assert math.isnan(bench.percentiles([])["p50"])
+
+
+def test_paragraphs_split_on_blank_lines_and_fold_white_space():
+    text = "Title\n\nFirst para\nwraps here.\n\n\n  Second  para.\r\n\r\nThird.\n"
+    assert bench.paragraphs(text) == ["Title", "First para wraps here.", "Second para.", "Third."]
+    assert bench.paragraphs("\n\n  \n") == []
+
+
+def test_cycle_repeats_round_robin():
+    assert bench.cycle(["a", "b", "c"], 7) == ["a", "b", "c", "a", "b", "c", "a"]
+    assert bench.cycle([], 3) == []
+
+
+def test_recall_at_counts_shared_rows():
+    truth = np.array([[1, 2, 3], [4, 5, 6]])
+    found = np.array([[3, 2, 9], [7, 8, 9]])
+    assert bench.recall_at(found, truth, 3) == pytest.approx((2 / 3 + 0) / 2)
+    assert bench.recall_at(truth, truth, 3) == 1.0
+
+
+def test_synthetic_vectors_are_normalised_reproducible_and_clustered():
+    corpus, queries = bench.synthetic_vectors(2000, 50, dimension=64, seed=3)
+    assert corpus.shape == (2000, 64) and queries.shape == (50, 64)
+    assert corpus.dtype == np.float32 and queries.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(corpus, axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(queries, axis=1), 1.0, atol=1e-5)
+    again, _ = bench.synthetic_vectors(2000, 50, dimension=64, seed=3)
+    np.testing.assert_array_equal(corpus, again)
+    # clustered: a query's nearest passage is much closer than an average passage
+    scores = queries @ corpus.T
+    assert float(scores.max(axis=1).mean()) > float(scores.mean()) + 0.2
+
+
+def test_plan_sizes_and_unknown_size():
+    small, full = bench.Plan.for_size("small"), bench.Plan.for_size("full")
+    assert small.questions >= 100 and full.questions >= 100
+    assert full.scale_sizes == (10_000, 100_000, 1_000_000)
+    assert max(small.scale_sizes) < 100_000
+    assert {"flat", "ivfsq", "hnsw"} <= set(full.scale_types) and {"flat", "hnsw"} <= set(small.scale_types)
+    with pytest.raises(ValueError, match="choose one of: small, full"):
+        bench.Plan.for_size("huge")
+
+
+def test_load_beir_queries_keeps_judged_queries_in_order(tmp_path: Path):
+    (tmp_path / "qrels").mkdir()
+    (tmp_path / "queries.jsonl").write_text(
+        "\n".join(json.dumps({"_id": i, "text": f"query {i}"}) for i in ("1", "2", "3")) + "\n", encoding="utf-8")
+    (tmp_path / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n3\td1\t1\n1\td2\t1\n3\td3\t1\n",
+                                                 encoding="utf-8")
+    assert bench.load_beir_queries(tmp_path) == ["query 3", "query 1"]
+    (tmp_path / "qrels" / "test.tsv").unlink()
+    assert bench.load_beir_queries(tmp_path) == ["query 1", "query 2", "query 3"]
+
+
+def test_app_ready_says_not_available_without_app(tmp_path: Path):
+    from hrqa.settings import Settings
+
+    result = bench.app_ready(Settings(index_dir=tmp_path / "index"), 5, app=tmp_path / "app.py")
+    assert result["available"] is False
+    assert "not available" in result["reason"]
+
+
+def test_run_child_reports_exit_code_output_and_memory():
+    import sys
+
+    child = bench.run_child([sys.executable, "-c", "print('hello'); raise SystemExit(3)"])
+    assert child.returncode == 3
+    assert child.stdout.strip() == "hello"
+    assert child.peak_rss_mb > 0 and child.seconds > 0
+
+
+# ----------------------------------------------------------------------------- one small run, end to end
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory):
+    """``hrqa bench --size small --json FILE`` in-process; the figures and the printed table."""
+    from hrqa import cli
+
+    out = tmp_path_factory.mktemp("bench") / "bench.json"
+    code = cli.main(["bench", "--size", "small", "--json", str(out)])
+    assert code == 0
+    return json.loads(out.read_text(encoding="utf-8"))
+
+
+def _sane_latency(figures: dict) -> None:
+    assert figures["n"] >= 100
+    assert 0 < figures["p50"] <= figures["p95"]
+
+
+@pytest.mark.slow
+def test_small_run_corpora(small_run: dict):
+    assert small_run["size"] == "small"
+    assert set(small_run["corpora"]) == {"seeds", "scifact"}
+    for name, corpus in small_run["corpora"].items():
+        if "skipped" in corpus:
+            assert name == "scifact"  # only when no BEIR folder sits beside the repository
+            continue
+        build = corpus["build"]
+        assert build["documents"] > 0 and build["passages"] >= build["documents"] // 2
+        assert set(build["timings_s"]) >= {"read_s", "chunk_s", "embed_s", "index_s", "write_s"}
+        assert build["documents_per_s"] > 0 and build["passages_per_s"] > 0
+        assert sum(build["timings_s"].values()) <= build["seconds"] * 1.01
+        query = corpus["query"]
+        for measure in ("encode_ms", "search_ms", "ask_ms"):
+            _sane_latency(query[measure])
+        assert query["ask_to_encode_p50"] == pytest.approx(query["ask_ms"]["p50"] / query["encode_ms"]["p50"], rel=1e-2)
+        assert isinstance(query["within_budget"], bool)
+        assert set(query["ask_parts_p50_ms"]) == {"encode", "retrieve", "answer"}
+        baseline = corpus["baseline"]
+        assert baseline["paragraphs"] > 0 and baseline["seconds"] > 0
+        _sane_latency(baseline["query_ms"])
+        assert corpus["hrqa_vs_baseline"]["query_p50"] > 0
+    assert small_run["corpora"]["seeds"]["build"]["sentence_vectors"] is True
+    scifact = small_run["corpora"]["scifact"]
+    if "build" in scifact:
+        assert scifact["build"]["sentence_vectors"] is False
+        assert scifact["build"]["documents"] == 300
+
+
+@pytest.mark.slow
+def test_small_run_cold_start_and_memory(small_run: dict):
+    ask = small_run["cold_start"]["ask"]
+    assert ask["available"], ask.get("reason")
+    assert ask["median_s"] > 0 and ask["peak_rss_mb"] > 50
+    app = small_run["cold_start"]["app"]
+    if app["available"]:
+        assert app["ready_s"] > 0 and 100 <= app["status"] < 600
+    else:
+        assert app["reason"]
+    memory = small_run["memory"]
+    assert 100 < memory["peak_rss_mb_after_corpora"] <= memory["peak_rss_mb_bench_process"]
+
+
+@pytest.mark.slow
+def test_small_run_embedding_options(small_run: dict):
+    embedding = small_run["embedding"]
+    assert embedding["available"]
+    options = [row["option"] for row in embedding["rows"]]
+    assert options[0].startswith("as built") and any(o.startswith("unsorted") for o in options)
+    assert any("torch threads 1" in o for o in options)
+    assert all(row["texts_per_s"] > 0 for row in embedding["rows"])
+    int8 = embedding["int8"]
+    if int8["available"]:
+        assert 0.5 < int8["cosine_to_fp32_mean"] <= 1.0001
+    assert "available" in embedding["onnx"]
+
+
+@pytest.mark.slow
+def test_small_run_scale(small_run: dict):
+    scale = small_run["scale"]
+    sizes = {row["vectors"] for row in scale["rows"]}
+    assert sizes == {10_000, 50_000}
+    for row in scale["rows"]:
+        assert row["build_s"] >= 0 and 0 < row["query_ms"]["p50"] <= row["query_ms"]["p95"]
+        assert 0 <= row["recall@10"] <= 1
+        assert row["index_mb"] > 0 and row["serving_rss_mb"] > 0
+        if row["index"] == "flat":
+            assert row["recall@10"] >= 0.99  # exact against exact
+    hnsw = [r for r in scale["rows"] if r["index"] == "hnsw"]
+    assert len(hnsw) == 2 and hnsw[0]["index_mb"] < hnsw[1]["index_mb"]
+
+
+@pytest.mark.slow
+def test_small_run_table_mentions_every_section(small_run: dict):
+    table = bench.format_table(small_run)
+    for heading in ("Index build", "Query latency", "Cold start and memory", "Embedding throughput",
+                    "Vector index scale", "hrqa bench --size small"):
+        assert heading in table

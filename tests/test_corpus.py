@@ -1,0 +1,342 @@
+"""Reading a corpus folder: each file type, the catalog, provenance, boilerplate, and skipped files."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+from pathlib import Path
+
+import pytest
+
+from hrqa.corpus import (
+    CorpusWarning,
+    find_boilerplate,
+    first_line_title,
+    html_text,
+    load_catalog,
+    read_corpus,
+)
+from hrqa.errors import CorpusError
+from hrqa.records import Document
+
+SEEDS = Path(__file__).resolve().parent.parent / "seeds"
+
+
+def make_pdf(pages: list[list[str]]) -> bytes:
+    """A minimal PDF with one Helvetica text line per string, one list of lines per page."""
+    objects = [b"<< /Type /Catalog /Pages 2 0 R >>"]
+    kids = " ".join(f"{4 + 2 * i} 0 R" for i in range(len(pages)))
+    objects.append(f"<< /Type /Pages /Kids [{kids}] /Count {len(pages)} >>".encode())
+    objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
+    for i, lines in enumerate(pages):
+        ops = ["BT", "/F1 12 Tf", "14 TL", "72 720 Td"]
+        ops += [f"({line}) Tj T*" for line in lines]
+        ops.append("ET")
+        stream = "\n".join(ops).encode("latin-1")
+        objects.append(
+            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> "
+            f"/Contents {5 + 2 * i} 0 R >>".encode()
+        )
+        objects.append(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    for offset in offsets:
+        out += b"%010d 00000 n \n" % offset
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return bytes(out)
+
+
+def by_id(corpus) -> dict[str, Document]:
+    return {d.id: d for d in corpus.documents}
+
+
+# ----------------------------------------------------------------------------- file types
+
+
+def test_txt_and_md_text_is_exactly_read_text(tiny_corpus: Path):
+    corpus = read_corpus(tiny_corpus)
+    docs = by_id(corpus)
+    assert sorted(docs) == ["a.txt", "b.txt", "c.md"]
+    for doc_id, document in docs.items():
+        assert document.text == (tiny_corpus / doc_id).read_text(encoding="utf-8")
+    assert corpus.warnings == ()
+
+
+def test_crlf_and_bom_text_matches_read_text(tmp_path: Path):
+    (tmp_path / "w.txt").write_bytes("\ufeffWindows line one.\r\nLine two.\r\rOld Mac.\n".encode())
+    document = read_corpus(tmp_path).documents[0]
+    assert document.text == (tmp_path / "w.txt").read_text(encoding="utf-8")
+    assert "\r" not in document.text
+
+
+def test_sha256_is_of_the_file_bytes(tiny_corpus: Path):
+    for document in read_corpus(tiny_corpus).documents:
+        assert document.sha256 == hashlib.sha256((tiny_corpus / document.id).read_bytes()).hexdigest()
+
+
+def test_html_keeps_visible_text_and_drops_script_and_style(tmp_path: Path):
+    (tmp_path / "page.html").write_text(
+        "<!doctype html><html><head><title>Tab title</title><style>p { color: red }</style>"
+        "<script>var secret = 'hidden code';</script></head><body><h1>Harbour  news</h1>"
+        "<p>The harbour &amp; the pier<br>opened in 1901.</p><script>alert('also hidden')</script>"
+        "<noscript>Enable JavaScript</noscript><ul><li>Pier one</li><li>Pier two</li></ul>"
+        "<p>Caf&eacute; <b>bold</b> end.</p></body></html>",
+        encoding="utf-8",
+    )
+    document = read_corpus(tmp_path).documents[0]
+    assert document.id == "page.html"
+    assert document.text == (
+        "Harbour news\n\nThe harbour & the pier\nopened in 1901.\n\nPier one\n\nPier two\n\nCafé bold end.\n"
+    )
+    for hidden in ("secret", "hidden", "color", "Enable JavaScript", "Tab title"):
+        assert hidden not in document.text
+    assert document.title == "Harbour news"
+
+
+@pytest.mark.parametrize(
+    ("markup", "expected"),
+    [
+        # <br> is a line break inside the paragraph (chunking rejoins it), not a paragraph break
+        ("<p>one<br>two<br/>three</p>", "one\ntwo\nthree\n"),
+        # a page that never closes <head> still shows its body
+        ("<html><head><title>t</title><body><p>Body text.</p></body></html>", "Body text.\n"),
+        ("<div>a</div><div>b</div>", "a\n\nb\n"),
+    ],
+)
+def test_html_text_layout(markup: str, expected: str):
+    assert html_text(markup) == expected
+
+
+def test_pdf_text_per_page(tmp_path: Path):
+    data = make_pdf([["The harbour opened in 1901.", "It closed in 1950."], ["Second page text."]])
+    (tmp_path / "report.pdf").write_bytes(data)
+    document = read_corpus(tmp_path).documents[0]
+    assert document.id == "report.pdf"
+    assert document.text == "The harbour opened in 1901.\nIt closed in 1950.\n\nSecond page text."
+    assert document.sha256 == hashlib.sha256(data).hexdigest()
+    assert document.title == "The harbour opened in 1901."
+
+
+def test_pdf_without_text_and_encrypted_pdf_are_skipped(tmp_path: Path):
+    from pypdf import PdfWriter
+
+    writer = PdfWriter()
+    writer.add_blank_page(200, 200)
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    (tmp_path / "blank.pdf").write_bytes(buffer.getvalue())
+    writer = PdfWriter()
+    writer.add_blank_page(200, 200)
+    writer.encrypt("secret")
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    (tmp_path / "locked.pdf").write_bytes(buffer.getvalue())
+    (tmp_path / "broken.pdf").write_bytes(b"%PDF-1.4 this is not a pdf")
+    (tmp_path / "ok.txt").write_text("Kept.\n", encoding="utf-8")
+    corpus = read_corpus(tmp_path)
+    assert [d.id for d in corpus.documents] == ["ok.txt"]
+    reasons = {w.path: w.reason for w in corpus.warnings}
+    assert reasons["blank.pdf"] == "no text in it"
+    assert reasons["locked.pdf"].startswith("encrypted PDF")
+    assert reasons["broken.pdf"].startswith("unreadable PDF")
+
+
+def test_jsonl_collection_records_are_documents(tmp_path: Path):
+    lines = [
+        {"_id": "d1", "title": "Harbour", "text": "The harbour opened in 1901."},
+        {"_id": 7, "title": "", "text": "Untitled record.\nSecond line."},
+        {"_id": "empty", "title": "Nothing", "text": "   "},
+    ]
+    (tmp_path / "coll.jsonl").write_text("\n".join(json.dumps(r) for r in lines) + "\n\n", encoding="utf-8")
+    (tmp_path / "catalog.toml").write_text('["coll.jsonl#d1"]\npublisher = "Port Authority"\n', encoding="utf-8")
+    corpus = read_corpus(tmp_path)
+    docs = by_id(corpus)
+    assert sorted(docs) == ["coll.jsonl#7", "coll.jsonl#d1"]
+    first = docs["coll.jsonl#d1"]
+    assert first.text == "The harbour opened in 1901."
+    assert (first.title, first.publisher, first.date) == ("Harbour", "Port Authority", None)
+    assert first.sha256 == hashlib.sha256(json.dumps(lines[0]).encode()).hexdigest()
+    assert docs["coll.jsonl#7"].title == "Untitled record."
+    assert corpus.warnings == ()
+
+
+def test_jsonl_with_a_bad_line_is_skipped_naming_the_line(tmp_path: Path):
+    (tmp_path / "bad.jsonl").write_text('{"_id": "1", "text": "fine"}\n{"title": "no id"}\n', encoding="utf-8")
+    (tmp_path / "ok.txt").write_text("Kept.\n", encoding="utf-8")
+    corpus = read_corpus(tmp_path)
+    assert [d.id for d in corpus.documents] == ["ok.txt"]
+    assert corpus.warnings == (CorpusWarning("bad.jsonl", 'line 2 is not a {"_id", "title", "text"} record'),)
+
+
+# ----------------------------------------------------------------------------- catalog and provenance
+
+
+def test_catalog_gives_title_date_publisher_kind(tiny_corpus: Path):
+    document = by_id(read_corpus(tiny_corpus))["a.txt"]
+    assert (document.title, document.date, document.publisher, document.kind) == (
+        "River festival",
+        "2024-06-01",
+        "City Hall",
+        "government",
+    )
+
+
+def test_no_catalog_entry_means_first_line_title_and_no_invented_provenance(tiny_corpus: Path):
+    docs = by_id(read_corpus(tiny_corpus))
+    # b.txt starts with a navigation line shared with a.txt: the title skips it
+    assert docs["b.txt"].title == "Signatories of the letter:"
+    assert docs["c.md"].title == "# Notes"
+    for doc_id in ("b.txt", "c.md"):
+        assert (docs[doc_id].date, docs[doc_id].publisher, docs[doc_id].kind, docs[doc_id].url) == (
+            None,
+            None,
+            None,
+            None,
+        )
+
+
+def test_seed_catalog_covers_every_seed():
+    corpus = read_corpus(SEEDS)
+    assert corpus.warnings == ()
+    assert len(corpus.documents) == 5
+    for document in corpus.documents:
+        assert document.publisher and document.kind and document.title
+    docs = by_id(corpus)
+    gong = docs["000_64fb9a0533498b8d.txt"]
+    assert gong.title == "Professor Gong Xianghe attends the 2025 Asian Human Rights Forum"
+    assert gong.date == "2025-06-08"
+    assert gong.publisher == "Human Rights Research Institute, Southeast University"
+    # the seminar report and the open letter state no date: none is invented
+    assert docs["002_c71cddd6e74d6b21.txt"].date is None
+    assert docs["004_6fc4feaa17a14d90.txt"].date is None
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("2024-06-01", "2024-06-01"), ("2024-06", "2024-06"), ("1999", "1999"), ("2024-06-01T00:00", None)],
+)
+def test_catalog_date_strings(tmp_path: Path, value: str, expected):
+    path = tmp_path / "catalog.toml"
+    path.write_text(f'["x.txt"]\ndate = "{value}"\n', encoding="utf-8")
+    catalog, warnings = load_catalog(path)
+    assert catalog["x.txt"].get("date") == expected
+    assert bool(warnings) is (expected is None)
+
+
+def test_catalog_native_toml_date(tmp_path: Path):
+    path = tmp_path / "catalog.toml"
+    path.write_text('["x.txt"]\ndate = 2020-02-29\n', encoding="utf-8")
+    assert load_catalog(path) == ({"x.txt": {"date": "2020-02-29"}}, [])
+
+
+def test_bad_catalog_values_warn_and_are_not_used(tmp_path: Path, caplog):
+    (tmp_path / "x.txt").write_text("First line\nbody.\n", encoding="utf-8")
+    (tmp_path / "catalog.toml").write_text(
+        '["x.txt"]\ntitle = "Kept title"\ndate = "June 2024"\npublisher = ""\nauthor = "A. N. Other"\n'
+        '["gone.txt"]\ntitle = "Nothing here"\n',
+        encoding="utf-8",
+    )
+    with caplog.at_level(logging.WARNING, logger="hrqa.corpus"):
+        corpus = read_corpus(tmp_path)
+    document = corpus.documents[0]
+    assert (document.title, document.date, document.publisher) == ("Kept title", None, None)
+    assert [str(w) for w in corpus.warnings] == [
+        "skipped catalog.toml: entry 'x.txt': date 'June 2024' is not ISO (YYYY-MM-DD)",
+        "skipped catalog.toml: entry 'x.txt': publisher must be a non-empty string",
+        "skipped catalog.toml: entry 'x.txt': unknown field 'author'",
+        "skipped catalog.toml: entry 'gone.txt' names no document in the corpus",
+    ]
+    assert "June 2024" in caplog.text
+
+
+def test_invalid_toml_catalog_is_ignored_with_a_warning(tmp_path: Path):
+    (tmp_path / "x.txt").write_text("Heading line\n", encoding="utf-8")
+    (tmp_path / "catalog.toml").write_text("[x.txt\ntitle = ", encoding="utf-8")
+    corpus = read_corpus(tmp_path)
+    assert corpus.documents[0].title == "Heading line"
+    assert corpus.warnings[0].path == "catalog.toml"
+    assert corpus.warnings[0].reason.startswith("catalog ignored, it is not valid TOML")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("\n\n  First   line  \nsecond", "First line"), ("", "fallback.txt"), ("x" * 130, "x" * 119 + "…")],
+)
+def test_first_line_title(text: str, expected: str):
+    assert first_line_title(text, "fallback.txt") == expected
+
+
+# ----------------------------------------------------------------------------- boilerplate
+
+
+def test_boilerplate_lines_are_those_repeated_across_documents(tiny_corpus: Path):
+    assert read_corpus(tiny_corpus).boilerplate == frozenset({"Menu Home About Contact Us"})
+
+
+def test_find_boilerplate_ignores_short_and_single_document_lines():
+    def doc(doc_id: str, text: str) -> Document:
+        return Document(id=doc_id, text=text, sha256="0", title=doc_id)
+
+    documents = [
+        doc("a", "Share on facebook\n***\nOnly here, repeated.\nOnly here, repeated.\n"),
+        doc("b", "  Share on facebook  \n***\nOther text.\n"),
+    ]
+    assert find_boilerplate(documents) == frozenset({"Share on facebook"})
+
+
+def test_seed_boilerplate_is_the_site_furniture():
+    boilerplate = read_corpus(SEEDS).boilerplate
+    assert {
+        "Share on facebook",
+        "Share on twitter",
+        "Share on linkedin",
+        "Subscribe our monthly e-newsletter",
+    } <= boilerplate
+    # article text is not furniture
+    assert not any("Gong Xianghe" in line or "CHRD" in line for line in boilerplate)
+
+
+# ----------------------------------------------------------------------------- skipped files
+
+
+def test_bad_files_are_skipped_with_a_warning_naming_each(tmp_path: Path, caplog):
+    (tmp_path / "good.txt").write_text("A good document.\n", encoding="utf-8")
+    (tmp_path / "latin1.txt").write_bytes("Caf\xe9 au lait.\n".encode("latin-1"))
+    (tmp_path / "binary.md").write_bytes(b"abc\x00\x01\x02")
+    (tmp_path / "empty.txt").write_bytes(b"")
+    (tmp_path / "blank.txt").write_text("  \n\n", encoding="utf-8")
+    (tmp_path / "slides.docx").write_bytes(b"PK\x03\x04")
+    (tmp_path / "noext").write_text("text without a suffix", encoding="utf-8")
+    (tmp_path / "big.txt").write_text("word " * 100, encoding="utf-8")
+    (tmp_path / ".hidden.txt").write_text("dot files are not part of the corpus", encoding="utf-8")
+    (tmp_path / "README.md").write_text("About this folder.", encoding="utf-8")
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    (sub / "nested.txt").write_text("Nested document.\n", encoding="utf-8")
+    with caplog.at_level(logging.WARNING, logger="hrqa.corpus"):
+        corpus = read_corpus(tmp_path, max_file_bytes=100)
+    assert [d.id for d in corpus.documents] == ["good.txt", "sub/nested.txt"]
+    reasons = {w.path: w.reason for w in corpus.warnings}
+    assert reasons == {
+        "big.txt": "500 bytes is over the size limit of 100 (setting max_file_bytes)",
+        "binary.md": "binary content (NUL bytes) in a text file",
+        "blank.txt": "no text in it",
+        "empty.txt": "empty file",
+        "latin1.txt": "not UTF-8 (byte 3); convert it with iconv -t utf-8",
+        "noext": "unsupported file type (none); supported: .htm, .html, .jsonl, .md, .pdf, .txt",
+        "slides.docx": "unsupported file type .docx; supported: .htm, .html, .jsonl, .md, .pdf, .txt",
+    }
+    for name in reasons:
+        assert f"skipped {name}:" in caplog.text
+
+
+def test_missing_corpus_folder_raises(tmp_path: Path):
+    with pytest.raises(CorpusError, match=r"corpus folder .*nowhere does not exist; pass --corpus DIR"):
+        read_corpus(tmp_path / "nowhere")

@@ -1,0 +1,161 @@
+"""Embedders: the deterministic fake, and the packaged MiniLM loaded offline (no network at any time)."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hrqa.embedding import (
+    HashingEmbedder,
+    SentenceTransformerEmbedder,
+    load_embedder,
+    resolve_model_path,
+    weights_fingerprint,
+)
+from hrqa.errors import ModelError
+from hrqa.settings import DEFAULT_MODEL
+
+TEXTS = [
+    "Professor Gong Xianghe was interviewed by the Global Times and China News Network.",
+    "Owls hunt at night.",
+    "The 23rd Informal ASEM Seminar on Human Rights was held in Copenhagen.",
+    "短い文",
+    "A much longer sentence about the human rights dialogue between China and the United States of America.",
+]
+
+
+# ----------------------------------------------------------------------------- the fake
+
+
+def test_hashing_embedder_is_deterministic_and_normalised():
+    first, second = HashingEmbedder(), HashingEmbedder()
+    a, b = first.embed(TEXTS), second.embed(TEXTS)
+    assert a.dtype == np.float32 and a.shape == (5, 64)
+    assert np.array_equal(a, b)
+    assert np.allclose(np.linalg.norm(a, axis=1), 1.0, atol=1e-6)
+    assert np.array_equal(first.embed_query(TEXTS[1]), a[1])
+    assert first.fingerprint == second.fingerprint == "hash64"
+    assert HashingEmbedder(dimension=32).fingerprint == "hash32"
+
+
+def test_hashing_embedder_counts_and_reports_progress():
+    embedder = HashingEmbedder(dimension=16)
+    calls = []
+    out = embedder.embed(TEXTS[:3], progress=lambda done, total: calls.append((done, total)))
+    assert out.shape == (3, 16)
+    assert calls == [(3, 3)]
+    assert (embedder.calls, embedder.texts_embedded) == (1, 3)
+    empty = embedder.embed([])
+    assert empty.shape == (0, 16) and empty.dtype == np.float32
+
+
+def test_hashing_embedder_similar_texts_are_closer():
+    embedder = HashingEmbedder()
+    q = embedder.embed_query("owls hunt")
+    owls, seminar = embedder.embed([TEXTS[1], TEXTS[2]])
+    assert q @ owls > q @ seminar
+
+
+def test_empty_text_gives_a_zero_vector_not_nan():
+    vector = HashingEmbedder().embed_query("!!!")
+    assert not np.isnan(vector).any() and not vector.any()
+
+
+# ----------------------------------------------------------------------------- the packaged model
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Any attempt to open a network connection fails the test."""
+    attempts: list = []
+
+    def refuse(self, address, *args, **kwargs):
+        attempts.append(address)
+        raise AssertionError(f"network access attempted: {address!r}")
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    monkeypatch.setattr(socket, "create_connection", lambda *a, **k: refuse(None, a))
+    return attempts
+
+
+def test_the_no_network_guard_works(no_network):
+    with socket.socket() as sock, pytest.raises(AssertionError, match="network access attempted"):
+        sock.connect(("127.0.0.1", 9))
+    assert no_network == [("127.0.0.1", 9)]
+    no_network.clear()
+
+
+@pytest.mark.slow
+def test_packaged_model_loads_and_embeds_offline(no_network):
+    embedder = SentenceTransformerEmbedder(DEFAULT_MODEL, batch_size=2)
+    assert embedder.dimension == 384
+    progress = []
+    vectors = embedder.embed(TEXTS, progress=lambda done, total: progress.append((done, total)))
+    assert vectors.dtype == np.float32 and vectors.shape == (5, 384)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert progress == [(2, 5), (4, 5), (5, 5)]
+    # batches are sorted by length internally; rows still come back in input order
+    for text, row in zip(TEXTS, vectors):
+        query = embedder.embed_query(text)
+        assert query.dtype == np.float32 and query.shape == (384,)
+        assert np.allclose(query, row, atol=1e-4)
+    # meaning, not just shape: a paraphrase is closer than an unrelated sentence
+    paraphrase = embedder.embed_query("Which newspapers interviewed Gong Xianghe?")
+    assert paraphrase @ vectors[0] > paraphrase @ vectors[1] + 0.2
+    assert embedder.embed([]).shape == (0, 384)
+    assert no_network == []
+
+
+def test_packaged_model_path_and_fingerprint_are_stable():
+    path = resolve_model_path(DEFAULT_MODEL)
+    assert (path / "modules.json").exists()
+    embedder = SentenceTransformerEmbedder(DEFAULT_MODEL)
+    assert embedder.path == path
+    assert embedder.name == DEFAULT_MODEL
+    assert embedder.dimension == 384  # read from the pooling config, without loading the model
+    assert embedder._model is None
+    fingerprint = embedder.fingerprint
+    assert len(fingerprint) == 16 and int(fingerprint, 16) >= 0
+    assert SentenceTransformerEmbedder(DEFAULT_MODEL).fingerprint == fingerprint == weights_fingerprint(path)
+
+
+def test_a_local_model_folder_is_accepted_by_path():
+    path = resolve_model_path(DEFAULT_MODEL)
+    embedder = load_embedder(str(path), batch_size=8)
+    assert isinstance(embedder, SentenceTransformerEmbedder)
+    assert (embedder.name, embedder.batch_size, embedder.dimension) == (str(path), 8, 384)
+    assert embedder.fingerprint == SentenceTransformerEmbedder(DEFAULT_MODEL).fingerprint
+
+
+def test_fingerprint_changes_with_the_weights(tmp_path: Path):
+    (tmp_path / "model.safetensors").write_bytes(b"weights one")
+    first = weights_fingerprint(tmp_path)
+    (tmp_path / "model.safetensors").write_bytes(b"weights two")
+    assert weights_fingerprint(tmp_path) != first
+
+
+@pytest.mark.parametrize("name", ["sentence-transformers/all-mpnet-base-v2", "no/such/folder"])
+def test_a_model_that_is_not_a_local_folder_raises(name: str):
+    with pytest.raises(ModelError, match=r"is not a local sentence-transformers folder \(hrqa never downloads"):
+        SentenceTransformerEmbedder(name)
+
+
+def test_an_empty_folder_is_not_a_model(tmp_path: Path):
+    with pytest.raises(ModelError, match=r"set HRQA_MODEL to such a folder or to all-MiniLM-L6-v2"):
+        load_embedder(str(tmp_path))
+
+
+@pytest.mark.slow
+def test_a_broken_model_folder_raises_model_error(tmp_path: Path, no_network):
+    (tmp_path / "config.json").write_text("{}", encoding="utf-8")
+    with pytest.raises(ModelError, match=r"cannot load model from .*"):
+        SentenceTransformerEmbedder(str(tmp_path))
+    with pytest.raises(ModelError, match=r"no weights \(\*\.safetensors or pytorch_model\.bin\) in "):
+        weights_fingerprint(tmp_path)
+    assert no_network == []
