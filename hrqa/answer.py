@@ -109,9 +109,14 @@ def focus_tokens(question: str) -> set[str]:
     "Who is the International Director of CHRD..." -> {intern, director};
     "Which Japanese political party is among..." -> {japanes, polit, parti}.
     """
+    return {t for w in focus_phrase(question) for t in tokenize(w)}
+
+
+def focus_phrase(question: str) -> list[str]:
+    """The words right after the question word, up to the next function word."""
     match = _WH.search(question)
     if not match:
-        return set()
+        return []
     words = re.findall(r"[\w’'-]+", question[match.end():])
     phrase: list[str] = []
     for word in words:
@@ -121,7 +126,7 @@ def focus_tokens(question: str) -> set[str]:
         if tokenize(word) == []:  # a function word ends the phrase
             break
         phrase.append(word)
-    return {t for w in phrase for t in tokenize(w)}
+    return phrase
 
 
 def matches(token: str, words: set[str]) -> bool:
@@ -277,6 +282,78 @@ def merge_hits(hits: list[Hit]) -> list[tuple[Span, str, float]]:
     return [(span, doc, score) for span, doc, score in merged]
 
 
+#: at most this many entries of one list make an answer
+MAX_LIST_ENTRIES = 15
+#: ... and only when they are a small part of their list
+MAX_LIST_SHARE = 0.25
+
+
+def asks_for_several(question: str) -> bool:
+    """A question whose asked-for phrase is plural ("which organisations ...", "who are the signatories")."""
+    if re.match(r"\s*(?:who|which) (?:signed|are|were|joined|endorsed)\b", question, re.IGNORECASE):
+        return True
+    focus = focus_phrase(question)
+    return any(len(w) > 3 and w.lower().endswith("s") and not w.lower().endswith("ss") for w in focus)
+
+
+def matching_list_entries(index: Index, question: str, scored: list[ScoredSentence],
+                          look_at: int = 5) -> list[ScoredSentence]:
+    """All entries of a list that share the question's distinctive name.
+
+    "Which organisations from Japan signed?": the best-scored list entry among the leading
+    sentences that mentions one of the question's capitalised words ("46. Japan Uyghur Union")
+    picks the list; the answer becomes every entry of that list mentioning it. Only for questions
+    asking for several things; names match by stem prefix (Japanese / Japan).
+    """
+    if not asks_for_several(question) or expected_type(question) in {"date", "number"}:
+        return []
+    names = [t for w in re.findall(r"(?<!^)\b[A-Z][\w’'-]*", question.strip()) for t in tokenize(w)]
+    best, keys = None, []
+    for candidate in scored[:look_at]:
+        # the list must be in the document that answers best, not a list elsewhere sharing a word
+        if index.sentences[candidate.row].is_list_item and candidate.doc == scored[0].doc:
+            title = set(tokenize(index.documents[candidate.doc].title))
+            words = set(tokenize(index.text(candidate.doc, candidate.span)))
+            # the document's own subject ("China" in a letter about China) tells no entry apart
+            keys = [t for t in names if matches(t, words) and not matches(t, title)]
+            if keys:
+                best = candidate
+                break
+    if best is None:
+        return []
+    sentence = index.sentences[best.row]
+    start = index.sentence_rows[sentence.doc]
+    # the list the best entry belongs to: the run of list items around it
+    first = best.row
+    while first > start and index.sentences[first - 1].is_list_item and index.sentences[first - 1].doc == sentence.doc:
+        first -= 1
+    entries: list[ScoredSentence] = []
+    row = first
+    while row < len(index.sentences) and index.sentences[row].doc == sentence.doc and index.sentences[row].is_list_item:
+        item = index.sentences[row]
+        if any(matches(key, set(tokenize(index.text(item.doc, item.span)))) for key in keys):
+            entries.append(ScoredSentence(row, item.doc, item.span, best.score, best.dense, best.lexical,
+                                          best.passage_rank, best.typed))
+        row += 1
+    # a word most entries share ("Human Rights") is no selection
+    if len(entries) < 2 or len(entries) > MAX_LIST_SHARE * (row - first):
+        return []
+    return entries[:MAX_LIST_ENTRIES]
+
+
+def passages_holding(index: Index, sentences: list[ScoredSentence]) -> list[Passage]:
+    """The passages that contain the given sentences (one per sentence, first match)."""
+    found: list[Passage] = []
+    for s in sentences:
+        position = index.sentences[s.row].position
+        for passage in index.passages:
+            if passage.doc == s.doc and passage.first_sentence <= position <= passage.last_sentence:
+                if passage not in found:
+                    found.append(passage)
+                break
+    return found
+
+
 def order_citations(merged: list[tuple[Span, str, float]], holds_answer) -> list[tuple[Span, str, float]]:
     """Passages holding an answer sentence first; then each other document's best passage (so every
     source that speaks keeps a place when the list is cut to k); then the rest, by score."""
@@ -310,6 +387,11 @@ def build_answer(
     confidence = chosen[0].score if chosen else 0.0
     reason = abstention_reason(searched, scored, index.lexical.knows)
     abstained = reason is not None
+    if not abstained and chosen:
+        entries = matching_list_entries(index, question, scored)
+        if entries:
+            chosen = entries
+            hits = hits + [Hit(passage=p, score=0.0) for p in passages_holding(index, entries)]
 
     # Citations: passages that hold an answer sentence first, then the rest by score.
     merged = merge_hits(hits)
@@ -319,7 +401,7 @@ def build_answer(
         span, doc, _ = entry
         return any(doc == d and span.contains(s) for d, s in answer_spans)
 
-    ordered = order_citations(merged, holds_answer)[: max(k, len(answer_spans))]
+    ordered = order_citations(merged, holds_answer)[: max(k, sum(map(holds_answer, merged)))]
     top_score = max((e[2] for e in ordered), default=1.0) or 1.0
     citations: list[Citation] = []
     for n, (span, doc, score) in enumerate(ordered, 1):

@@ -29,6 +29,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,13 +70,13 @@ class Plan:
     @classmethod
     def for_size(cls, size: str) -> Plan:
         if size == "small":
-            return cls(size, questions=100, scifact_records=300, cold_runs=1, embedding_texts=64,
+            return cls(size, questions=100, scifact_records=300, cold_runs=1, embedding_texts=32,
                        embedding_batches=(16, 64), scale_sizes=(10_000, 50_000),
                        scale_types=("flat", "ivfsq", "hnsw"))
         if size == "full":
             return cls(size, questions=300, scifact_records=None, cold_runs=3, embedding_texts=256,
                        embedding_batches=(8, 16, 32, 64, 128), scale_sizes=(10_000, 100_000, 1_000_000),
-                       scale_types=("flat", "ivfsq", "hnsw", "ivfpq"))
+                       scale_types=("flat", "ivfsq", "ivfpq", "hnsw"))
         raise ValueError(f"unknown bench size {size!r}; choose one of: small, full")
 
 
@@ -176,21 +177,42 @@ def _timed(function: Callable, *arguments) -> tuple[object, float]:
 
 @dataclass(frozen=True)
 class Child:
-    """A finished subprocess: wall time, exit code, its own peak memory, what it printed."""
+    """A finished subprocess: wall time, CPU time, exit code, its own peak memory, what it printed."""
 
     seconds: float
+    cpu_seconds: float
     returncode: int
-    peak_rss_mb: float
+    peak_rss_mb: float | None
     stdout: str
     stderr: str
 
 
+#: Runs a module as ``python -m`` would and reports the process's own peak RSS (VmHWM) on stderr.
+#: ru_maxrss of a child cannot serve: Linux carries the parent's high-water mark across fork and exec.
+_PEAK_WRAPPER = """
+import atexit, runpy, sys
+def _peak():
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                sys.stderr.write("\\nhrqa-bench-peak-kb " + line.split()[1] + "\\n")
+atexit.register(_peak)
+sys.argv = sys.argv[1:]
+runpy.run_module(sys.argv[0], run_name="__main__", alter_sys=True)
+"""
+_PEAK_MARK = "hrqa-bench-peak-kb "
+
+
 def run_child(command: Sequence[str], *, env: dict[str, str] | None = None, cwd: Path | None = None,
               timeout: float = 300.0) -> Child:
-    """Run ``command`` to its end; ``os.wait4`` gives that child's own peak RSS."""
+    """Run ``command`` to its end. A command of the form ``[python, "-m", module, ...]`` runs under
+    _PEAK_WRAPPER so that its peak memory is known; ``os.wait4`` gives its CPU time."""
+    command = list(command)
+    if len(command) > 2 and command[1] == "-m":
+        command = [command[0], "-c", _PEAK_WRAPPER, *command[2:]]
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         started = time.perf_counter()
-        process = subprocess.Popen(list(command), stdout=out, stderr=err, env=env, cwd=cwd)
+        process = subprocess.Popen(command, stdout=out, stderr=err, env=env, cwd=cwd)
         timer = threading.Timer(timeout, process.kill)
         timer.start()
         try:
@@ -201,8 +223,13 @@ def run_child(command: Sequence[str], *, env: dict[str, str] | None = None, cwd:
         process.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
-        return Child(seconds, process.returncode, round(usage.ru_maxrss / 1024, 1),
-                     out.read().decode("utf-8", "replace"), err.read().decode("utf-8", "replace"))
+        stdout, stderr = out.read().decode("utf-8", "replace"), err.read().decode("utf-8", "replace")
+    peak = None
+    for line in (stdout + "\n" + stderr).splitlines():
+        if line.startswith(_PEAK_MARK):
+            peak = round(int(line[len(_PEAK_MARK):]) / 1024, 1)
+    stderr = "\n".join(line for line in stderr.splitlines() if not line.startswith(_PEAK_MARK))
+    return Child(seconds, round(usage.ru_utime + usage.ru_stime, 3), process.returncode, peak, stdout, stderr)
 
 
 def free_port() -> int:
@@ -373,7 +400,7 @@ def cold_ask(settings: Settings, question: str, runs: int) -> dict:
     """A fresh ``hrqa ask`` process until it has printed its answer (the index is built, the OS cache warm)."""
     command = [sys.executable, "-m", "hrqa.cli", "ask", "--corpus", str(settings.corpus_dir),
                "--index-dir", str(settings.index_dir), "--model", settings.model, question]
-    seconds, peaks = [], []
+    seconds, cpu, peaks = [], [], []
     for run in range(runs):
         _note(f"cold start: hrqa ask, run {run + 1}/{runs}")
         child = run_child(command, env=_child_env(settings), cwd=ROOT, timeout=300)
@@ -381,9 +408,11 @@ def cold_ask(settings: Settings, question: str, runs: int) -> dict:
             return {"available": False,
                     "reason": f"hrqa ask exited {child.returncode}: {child.stderr.strip()[-300:]}"}
         seconds.append(round(child.seconds, 3))
-        peaks.append(child.peak_rss_mb)
+        cpu.append(child.cpu_seconds)
+        peaks.append(child.peak_rss_mb or 0.0)
     return {"available": True, "command": "python -m hrqa.cli ask --corpus … --index-dir … QUESTION",
-            "runs_s": seconds, "median_s": round(statistics.median(seconds), 3), "peak_rss_mb": max(peaks)}
+            "runs_s": seconds, "median_s": round(statistics.median(seconds), 3),
+            "cpu_s_median": round(statistics.median(cpu), 3), "peak_rss_mb": max(peaks)}
 
 
 def app_ready(settings: Settings, timeout: float, app: Path = APP) -> dict:
@@ -426,10 +455,10 @@ def app_ready(settings: Settings, timeout: float, app: Path = APP) -> dict:
 # ----------------------------------------------------------------------------- embedding speed
 
 
-def _encode(model, texts: Sequence[str], batch_size: int, sort: bool) -> np.ndarray:
+def _encode(model, texts: Sequence[str], batch_size: int, sort: bool, dimension: int = 384) -> np.ndarray:
     """The build's encoding loop (see SentenceTransformerEmbedder.embed), with sorting optional."""
     order = sorted(range(len(texts)), key=lambda i: -len(texts[i])) if sort else list(range(len(texts)))
-    out = np.zeros((len(texts), model.get_sentence_embedding_dimension()), dtype=np.float32)
+    out = np.zeros((len(texts), dimension), dtype=np.float32)
     for begin in range(0, len(order), batch_size):
         batch = order[begin : begin + batch_size]
         out[batch] = model.encode([texts[i] for i in batch], batch_size=batch_size, normalize_embeddings=True,
@@ -461,7 +490,7 @@ def embedding_speed(embedder, texts: Sequence[str], batches: Sequence[int]) -> d
     random.Random(0).shuffle(shuffled)  # a corpus's order: lengths mixed within each batch
     cores = os.cpu_count() or 1
     default_batch = getattr(embedder, "batch_size", 64)
-    _encode(model, texts[:8], 8, True)  # warm up
+    _encode(model, texts[:8], 8, True, embedder.dimension)  # warm up
     rows: list[dict] = []
 
     def measure(option: str, function: Callable, *arguments) -> np.ndarray:
@@ -473,13 +502,15 @@ def embedding_speed(embedder, texts: Sequence[str], batches: Sequence[int]) -> d
 
     reference = measure(f"as built: sorted by length, batch {default_batch}, {torch.get_num_threads()} threads",
                         embedder.embed, texts)
-    measure(f"unsorted (corpus order), batch {default_batch}", _encode, model, shuffled, default_batch, False)
+    dimension = embedder.dimension
+    measure(f"unsorted (corpus order), batch {default_batch}", _encode, model, shuffled, default_batch, False,
+            dimension)
     for batch in batches:
-        measure(f"sorted, batch {batch}", _encode, model, texts, batch, True)
+        measure(f"sorted, batch {batch}", _encode, model, texts, batch, True, dimension)
     for threads in sorted({1, cores}):
         with torch_threads(threads):
             measure(f"sorted, batch {default_batch}, torch threads {threads}", _encode, model, texts,
-                    default_batch, True)
+                    default_batch, True, dimension)
     result = {"available": True, "texts": len(texts), "mean_chars": round(statistics.fmean(map(len, texts)), 1),
               "cores": cores, "rows": rows, "int8": _int8_option(model, texts, default_batch, reference, measure)}
     result["onnx"] = ({"available": True, "note": "onnxruntime is installed but no ONNX export of the model is "
@@ -495,12 +526,16 @@ def _int8_option(model, texts, batch_size, reference: np.ndarray, measure) -> di
     import torch
 
     try:
-        quantized = torch.ao.quantization.quantize_dynamic(copy.deepcopy(model), {torch.nn.Linear},
-                                                           dtype=torch.qint8)
+        with warnings.catch_warnings():  # deprecated in torch, still the one int8 path installed
+            warnings.simplefilter("ignore")
+            quantized = torch.ao.quantization.quantize_dynamic(copy.deepcopy(model), {torch.nn.Linear},
+                                                               dtype=torch.qint8)
     except (RuntimeError, AssertionError, NotImplementedError) as error:  # no int8 engine on this CPU
         return {"available": False, "reason": f"quantize_dynamic failed: {error}"}
-    vectors = measure(f"int8 dynamic quantisation, sorted, batch {batch_size}",
-                      _encode, quantized, texts, batch_size, True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        vectors = measure(f"int8 dynamic quantisation, sorted, batch {batch_size}",
+                          _encode, quantized, texts, batch_size, True, reference.shape[1])
     cosines = np.sum(vectors * reference, axis=1)
     # Does int8 keep the nearest passage? Each text as a query against the fp32 vectors of the others.
     fp32 = reference @ reference.T
@@ -531,14 +566,16 @@ for q in queries:
     times.append((time.perf_counter() - started) * 1000)
 print(json.dumps({"p50": float(np.median(times))}))
 """
+_EMPTY_SCRIPT = "import numpy, faiss\nfrom hrqa import vectors, retrieval\n"
 
 
 def serving_rss(index_path: Path | None, queries_path: Path) -> Child:
     """A fresh process that loads the index and answers the queries: its peak RSS is what serving costs."""
-    script = _SERVE_SCRIPT if index_path else "import numpy, faiss\nfrom hrqa import vectors, retrieval\n"
+    script = queries_path.parent / ("hrqa_bench_serve.py" if index_path else "hrqa_bench_empty.py")
+    script.write_text(_SERVE_SCRIPT if index_path else _EMPTY_SCRIPT, encoding="utf-8")
     arguments = [str(index_path), str(queries_path)] if index_path else []
-    return run_child([sys.executable, "-c", script, *arguments], cwd=ROOT, timeout=600,
-                     env={**os.environ, "PYTHONPATH": str(ROOT)})
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(script.parent)])}
+    return run_child([sys.executable, "-m", script.stem, *arguments], cwd=ROOT, timeout=900, env=env)
 
 
 def bench_scale(sizes: Sequence[int], types: Sequence[str], queries: int, workdir: Path) -> dict:
@@ -550,7 +587,7 @@ def bench_scale(sizes: Sequence[int], types: Sequence[str], queries: int, workdi
     from hrqa.retrieval import CANDIDATES
 
     rows: list[dict] = []
-    empty = serving_rss(None, workdir)
+    empty = serving_rss(None, workdir / "none.npy")
     for size in sizes:
         _note(f"scale: {size:,} synthetic vectors")
         corpus, query_vectors = synthetic_vectors(size, queries, seed=size)
@@ -581,7 +618,7 @@ def bench_scale(sizes: Sequence[int], types: Sequence[str], queries: int, workdi
                 "index_mb": round(path.stat().st_size / 2**20, 1),
                 "serving_rss_mb": served.peak_rss_mb if served.returncode == 0 else None,
                 "serving_index_rss_mb": round(served.peak_rss_mb - empty.peak_rss_mb, 1)
-                if served.returncode == 0 else None,
+                if served.returncode == 0 and served.peak_rss_mb and empty.peak_rss_mb else None,
             })
             path.unlink()
         del corpus
@@ -593,8 +630,10 @@ def bench_scale(sizes: Sequence[int], types: Sequence[str], queries: int, workdi
 # ----------------------------------------------------------------------------- the run
 
 
-def run(plan: Plan, settings: Settings, beir: Path | None, workdir: Path) -> dict:
-    """Every section of the benchmark; returns the report (JSON-ready)."""
+def run(plan: Plan, settings: Settings, beir: Path | None, workdir: Path,
+        checkpoint: Callable[[dict], None] | None = None) -> dict:
+    """Every section of the benchmark; returns the report (JSON-ready). ``checkpoint`` receives the report
+    after each section, so a long run that is stopped still leaves its figures so far."""
     import faiss
     import torch
 
@@ -609,39 +648,55 @@ def run(plan: Plan, settings: Settings, beir: Path | None, workdir: Path) -> dic
                     "load_average_start": [round(x, 2) for x in os.getloadavg()]},
         "budget": {"ask_to_encode_p50": ANSWER_TO_ENCODING_BUDGET, "cold_ask_s": 4.0, "app_ready_s": 10.0,
                    "scale_1m": {"query_p50_ms": 20.0, "recall@10": 0.95, "rss_mb": 2048}},
+        "sections": {},
         "corpora": {},
     }
-    embedder = load_embedder(settings.model, settings.batch_size)
 
+    @contextlib.contextmanager
+    def section(name: str) -> Iterator[None]:
+        """Seconds and the 1-minute load average of each section: the machine may be shared."""
+        load, mark = os.getloadavg()[0], time.perf_counter()
+        yield
+        report["sections"][name] = {"seconds": round(time.perf_counter() - mark, 1), "load_average_start": round(load, 2),
+                                    "load_average_end": round(os.getloadavg()[0], 2)}
+        if checkpoint:
+            checkpoint({k: v for k, v in report.items() if k != "corpora"}
+                       | {"corpora": {n: {k: v for k, v in c.items() if k != "engine"}
+                                      for n, c in report["corpora"].items()}})
+
+    embedder = load_embedder(settings.model, settings.batch_size)
     seeds_settings = settings.with_(index_dir=workdir / "index-seeds")
     dev = load_dev_questions()
     scifact_queries = load_beir_queries(beir) if beir else []
     seeds_questions = cycle(dev or scifact_queries or ["What is this corpus about?"], plan.questions)
-    seeds = bench_corpus("seeds", seeds_settings, embedder, seeds_questions)
-    report["corpora"]["seeds"] = seeds
+    with section("seeds"):
+        report["corpora"]["seeds"] = bench_corpus("seeds", seeds_settings, embedder, seeds_questions)
 
-    if beir:
-        view = scifact_view(beir, workdir / "scifact-corpus", plan.scifact_records)
-        scifact_settings = settings.with_(corpus_dir=view, index_dir=workdir / "index-beir-scifact")
-        scifact = bench_corpus("scifact", scifact_settings, embedder, cycle(scifact_queries, plan.questions),
-                               embed_sentences=False)
-        scifact["records"] = plan.scifact_records or "all"
-        report["corpora"]["scifact"] = scifact
-    else:
-        report["corpora"]["scifact"] = {"skipped": "no BEIR SciFact folder (give --beir DIR)"}
+    with section("scifact"):
+        if beir:
+            view = scifact_view(beir, workdir / "scifact-corpus", plan.scifact_records)
+            scifact_settings = settings.with_(corpus_dir=view, index_dir=workdir / "index-beir-scifact")
+            scifact = bench_corpus("scifact", scifact_settings, embedder, cycle(scifact_queries, plan.questions),
+                                   embed_sentences=False)
+            scifact["records"] = plan.scifact_records or "all"
+            report["corpora"]["scifact"] = scifact
+        else:
+            report["corpora"]["scifact"] = {"skipped": "no BEIR SciFact folder (give --beir DIR)"}
     report["memory"] = {"peak_rss_mb_after_corpora": peak_rss_mb()}
 
-    cold_question = seeds_questions[0]
-    report["cold_start"] = {"ask": cold_ask(seeds_settings, cold_question, plan.cold_runs),
-                            "app": app_ready(seeds_settings, plan.app_timeout_s)}
+    with section("cold_start"):
+        report["cold_start"] = {"ask": cold_ask(seeds_settings, seeds_questions[0], plan.cold_runs),
+                                "app": app_ready(seeds_settings, plan.app_timeout_s)}
 
-    texts = _embedding_texts(report, plan.embedding_texts)
-    report["embedding"] = embedding_speed(embedder, texts, plan.embedding_batches)
+    with section("embedding"):
+        texts = _embedding_texts(report, plan.embedding_texts)
+        report["embedding"] = embedding_speed(embedder, texts, plan.embedding_batches)
     for corpus in report["corpora"].values():
         corpus.pop("engine", None)  # free the indexes before the scale section allocates
     report["memory"]["peak_rss_mb_after_embedding"] = peak_rss_mb()
 
-    report["scale"] = bench_scale(plan.scale_sizes, plan.scale_types, plan.scale_queries, workdir)
+    with section("scale"):
+        report["scale"] = bench_scale(plan.scale_sizes, plan.scale_types, plan.scale_queries, workdir)
     report["memory"]["peak_rss_mb_bench_process"] = peak_rss_mb()
     report["machine"]["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
     report["seconds"] = round(time.perf_counter() - started, 1)
@@ -720,7 +775,8 @@ def format_table(report: dict) -> str:
     ask = report["cold_start"]["ask"]
     if ask.get("available"):
         lines.append(f"  hrqa ask, fresh process to first answer: median {ask['median_s']:.2f} s "
-                     f"(runs {', '.join(f'{s:.2f}' for s in ask['runs_s'])}; budget 4 s), peak RSS {ask['peak_rss_mb']:.0f} MB")
+                     f"(runs {', '.join(f'{s:.2f}' for s in ask['runs_s'])}; budget 4 s), "
+                     f"CPU {ask['cpu_s_median']:.2f} s, peak RSS {ask['peak_rss_mb']:.0f} MB")
     else:
         lines.append(f"  hrqa ask: not available ({ask['reason']})")
     app = report["cold_start"]["app"]
@@ -762,6 +818,9 @@ def format_table(report: dict) -> str:
     lines.append(f"  (a process with numpy, faiss and hrqa imported and no index: "
                  f"{scale['process_without_index_rss_mb']:.0f} MB; parameters: {scale['parameters']})")
     lines.append("")
+    lines.append("Sections (seconds, 1-minute load average at start → end): " + "; ".join(
+        f"{name} {v['seconds']:.0f} s ({v['load_average_start']:.1f} → {v['load_average_end']:.1f})"
+        for name, v in report.get("sections", {}).items()))
     lines.append(f"measured in {report['seconds']:.0f} s; repeat with: hrqa bench --size {report['size']} --json FILE")
     return "\n".join(lines)
 
@@ -779,13 +838,19 @@ def main(args: argparse.Namespace) -> int:
     # --index-dir only says where the temporary folder goes.
     parent = Path(args.index_dir).resolve().parent if getattr(args, "index_dir", None) else None
     workdir = Path(tempfile.mkdtemp(prefix="hrqa-bench-", dir=parent))
+    target = Path(args.json) if getattr(args, "json", None) else None
+
+    def write(report: dict) -> None:
+        if target:
+            target.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+
     try:
-        report = run(plan, settings, beir, workdir)
+        report = run(plan, settings, beir, workdir, checkpoint=write)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+    write(report)
     print(format_table(report))
-    if getattr(args, "json", None):
-        Path(args.json).write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-        print(f"figures written to {args.json}")
+    if target:
+        print(f"figures written to {target}")
     return 0
 

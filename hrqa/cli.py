@@ -25,8 +25,8 @@ def _settings(args: argparse.Namespace):
 class _ProgressLine:
     """One updating line on stderr per stage: 'embedding passages  120/137'."""
 
-    def __init__(self, stream=sys.stderr) -> None:
-        self.stream = stream
+    def __init__(self, stream=None) -> None:
+        self.stream = stream or sys.stderr
         self.stage = None
 
     def __call__(self, stage: str, done: int, total: int) -> None:
@@ -232,6 +232,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import logging
+
+    # warnings of the library reach the terminal once, as "hrqa: ..." (the CLI prints corpus
+    # warnings itself from the build report, so the corpus logger stays quiet here)
+    logging.basicConfig(level=logging.WARNING, format="hrqa: %(message)s")
+    logging.getLogger("hrqa.corpus").setLevel(logging.ERROR)
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)

@@ -145,7 +145,7 @@ def _document(doc_id: str, text: str, digest: str, entry: dict) -> Document:
 def first_line_title(text: str, fallback: str, limit: int = 120) -> str:
     """A document with no catalog entry is titled by its first non-empty line (never invented)."""
     for line in text.splitlines():
-        line = " ".join(line.split())
+        line = " ".join(line.lstrip("#").split())  # a Markdown heading's marks are not its title
         if line:
             return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
     return fallback

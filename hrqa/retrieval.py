@@ -197,7 +197,11 @@ def find_mentions(index: Index, term: str, docs: Iterable[str] | None = None) ->
     words = term.split()
     if not words:
         return FindResult(term, 0, ())
-    pattern = re.compile(r"\s+".join(re.escape(w) for w in words), re.IGNORECASE)
+    # whole words at the ends ("art" does not find "article"), any white space between words
+    body = r"\s+".join(re.escape(w) for w in words)
+    left = r"(?<!\w)" if re.match(r"\w", words[0]) else ""
+    right = r"(?!\w)" if re.search(r"\w$", words[-1]) else ""
+    pattern = re.compile(left + body + right, re.IGNORECASE)
     scope = [d for d in index.documents.values() if not docs or d.id in set(docs)]
     mentions: list[Mention] = []
     for document in scope:

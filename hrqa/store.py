@@ -465,6 +465,7 @@ def _vectors_for(texts, hashes, previous, embedder: Embedder, progress) -> tuple
     for i in missing:
         unique.setdefault(hashes[i], i)
     fresh_rows = list(unique.values())
+    progress(0, len(fresh_rows))  # show the stage at once: the first batch takes seconds
     fresh = embedder.embed([texts[i] for i in fresh_rows], progress=progress)
     fresh_by_hash = {hashes[i]: fresh[j] for j, i in enumerate(fresh_rows)}
     out = np.zeros((len(texts), embedder.dimension), dtype=np.float32)

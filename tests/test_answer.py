@@ -158,3 +158,30 @@ def test_unanswerable_near_miss_abstains_but_lists_closest_passages(real_engine)
     result = real_engine.ask("Which city hosted the 22nd Informal ASEM Seminar on Human Rights?")
     assert result.abstained and result.sentences == ()
     assert result.citations and "22nd" in result.abstain_reason
+
+
+@pytest.mark.parametrize(
+    ("question", "several"),
+    [
+        ("Which organisations from Japan signed the letter?", True),
+        ("Who signed the open letter from Japan?", True),
+        ("Which Japanese political party is among the signatories?", False),
+        ("Under which rule were discussions held?", False),
+    ],
+)
+def test_asks_for_several(question, several):
+    assert answer.asks_for_several(question) is several
+
+
+@pytest.mark.slow
+def test_list_question_returns_every_matching_entry(real_engine):
+    result = real_engine.ask("Which organisations from Japan signed the open letter?")
+    entries = [s.text for s in result.sentences]
+    assert len(entries) == 7 and all("Japan" in e for e in entries)
+    assert "46. Japan Uyghur Union" in entries
+    for sentence in result.sentences:  # every entry cited by a passage that contains it
+        citation = result.citations[sentence.citation - 1]
+        assert citation.span.contains(sentence.span)
+    # a singular question keeps the single best entry
+    single = real_engine.ask("Which Japanese political party is among the signatories of the joint open letter?")
+    assert [s.text for s in single.sentences] == ["76. National Party of Japan"]

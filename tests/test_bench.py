@@ -80,13 +80,62 @@ def test_app_ready_says_not_available_without_app(tmp_path: Path):
     assert "not available" in result["reason"]
 
 
-def test_run_child_reports_exit_code_output_and_memory():
+def test_run_child_reports_exit_code_output_cpu_and_own_peak_memory(tmp_path: Path):
+    import os
     import sys
 
-    child = bench.run_child([sys.executable, "-c", "print('hello'); raise SystemExit(3)"])
+    (tmp_path / "hrqa_bench_probe.py").write_text("import sys\nprint('hello')\nsys.exit(3)\n", encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    child = bench.run_child([sys.executable, "-m", "hrqa_bench_probe"], env=env)
     assert child.returncode == 3
     assert child.stdout.strip() == "hello"
-    assert child.peak_rss_mb > 0 and child.seconds > 0
+    assert "hrqa-bench-peak-kb" not in child.stderr
+    # the child's own high-water mark: a bare interpreter, far below this test process's
+    assert 1 < child.peak_rss_mb < bench.peak_rss_mb()
+    assert child.seconds > 0 and child.cpu_seconds >= 0
+    assert bench.run_child([sys.executable, "-c", "pass"]).peak_rss_mb is None
+
+
+# ----------------------------------------------------------------------------- the backends the scale section measures
+
+
+def test_choose_index_type_exact_while_small_then_the_large_type():
+    from hrqa import vectors
+    from hrqa.settings import IndexType
+
+    assert vectors.choose_index_type(IndexType.AUTO, 200_000, 200_000) is IndexType.FLAT
+    assert vectors.choose_index_type(IndexType.AUTO, 200_001, 200_000) is vectors.LARGE_INDEX_TYPE
+    assert vectors.choose_index_type(IndexType.IVFPQ, 10, 200_000) is IndexType.IVFPQ
+
+
+@pytest.mark.parametrize("kind", ["hnsw", "ivfpq", "ivfsq"])
+def test_quantised_indexes_fall_back_to_exact_below_the_training_minimum(kind: str):
+    import faiss
+
+    from hrqa import vectors
+
+    corpus, queries = bench.synthetic_vectors(500, 5, dimension=32, seed=1)
+    index = vectors.build_vector_index(corpus, kind)
+    assert isinstance(index, faiss.IndexFlatIP) and index.ntotal == 500
+    _, rows = vectors.search(index, queries[0], 3)
+    np.testing.assert_array_equal(rows, np.argsort(-(corpus @ queries[0]))[:3])
+
+
+@pytest.mark.parametrize("kind", ["hnsw", "ivfsq"])
+def test_quantised_indexes_find_the_exact_neighbours_and_survive_a_round_trip(kind: str, tmp_path: Path):
+    from hrqa import vectors
+    from hrqa.retrieval import CANDIDATES
+
+    corpus, queries = bench.synthetic_vectors(vectors.MIN_TRAINED_ROWS, 50, dimension=64, seed=2)
+    truth = np.argsort(-(queries @ corpus.T), axis=1)[:, :10]
+    index = vectors.build_vector_index(corpus, kind)
+    assert type(index).__name__ == {"hnsw": "IndexHNSWSQ", "ivfsq": "IndexIVFScalarQuantizer"}[kind]
+    found = np.array([vectors.search(index, q, CANDIDATES)[1][:10] for q in queries])
+    assert bench.recall_at(found, truth, 10) >= 0.95
+    vectors.save_vector_index(index, tmp_path / "vectors.faiss")
+    loaded = vectors.load_vector_index(tmp_path / "vectors.faiss")
+    again = np.array([vectors.search(loaded, q, CANDIDATES)[1][:10] for q in queries])
+    np.testing.assert_array_equal(found, again)
 
 
 # ----------------------------------------------------------------------------- one small run, end to end

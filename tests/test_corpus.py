@@ -192,7 +192,7 @@ def test_no_catalog_entry_means_first_line_title_and_no_invented_provenance(tiny
     docs = by_id(read_corpus(tiny_corpus))
     # b.txt starts with a navigation line shared with a.txt: the title skips it
     assert docs["b.txt"].title == "Signatories of the letter:"
-    assert docs["c.md"].title == "# Notes"
+    assert docs["c.md"].title == "Notes"
     for doc_id in ("b.txt", "c.md"):
         assert (docs[doc_id].date, docs[doc_id].publisher, docs[doc_id].kind, docs[doc_id].url) == (
             None,
