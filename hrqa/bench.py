@@ -478,8 +478,9 @@ def torch_threads(count: int) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def embedding_speed(embedder, texts: Sequence[str], batches: Sequence[int]) -> dict:
-    """Texts per second of the build's encoding under each option, on the same passages."""
+def embedding_speed(embedder, texts: Sequence[str], batches: Sequence[int], queries: Sequence[str] = ()) -> dict:
+    """Texts per second of the build's encoding under each option, on the same passages; and the latency
+    of encoding one query with one torch thread and with all cores."""
     import torch
 
     if not hasattr(embedder, "_load"):
@@ -518,6 +519,13 @@ def embedding_speed(embedder, texts: Sequence[str], batches: Sequence[int]) -> d
                       if importlib.util.find_spec("onnxruntime")
                       else {"available": False, "reason": "onnxruntime is not installed (it is on PyPI but not a "
                                                           "dependency of hrqa); not measured"})
+    result["query_encode_ms_by_threads"] = {}
+    for threads in sorted({1, cores}):
+        with torch_threads(threads):
+            for query in queries[:5]:
+                embedder.embed_query(query)
+            result["query_encode_ms_by_threads"][str(threads)] = percentiles(
+                [_timed(embedder.embed_query, query)[1] for query in queries])
     return result
 
 
@@ -690,7 +698,7 @@ def run(plan: Plan, settings: Settings, beir: Path | None, workdir: Path,
 
     with section("embedding"):
         texts = _embedding_texts(report, plan.embedding_texts)
-        report["embedding"] = embedding_speed(embedder, texts, plan.embedding_batches)
+        report["embedding"] = embedding_speed(embedder, texts, plan.embedding_batches, seeds_questions[:100])
     for corpus in report["corpora"].values():
         corpus.pop("engine", None)  # free the indexes before the scale section allocates
     report["memory"]["peak_rss_mb_after_embedding"] = peak_rss_mb()
@@ -803,6 +811,8 @@ def format_table(report: dict) -> str:
             lines.append(f"  int8: {int8['reason']}")
         onnx = embedding["onnx"]
         lines.append(f"  ONNX: {onnx.get('reason') or onnx.get('note')}")
+        for threads, figures in embedding.get("query_encode_ms_by_threads", {}).items():
+            lines.append(f"  one query, torch threads {threads}: p50 {figures['p50']:.1f} ms, p95 {figures['p95']:.1f} ms")
     else:
         lines.append(f"  not available ({embedding['reason']})")
     lines.append("")

@@ -158,6 +158,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
         engine = Engine.open(settings, build="stale")
         report = evaluation.run_questions(engine, Path(args.questions))
+        if args.baselines:
+            report["baselines"] = evaluation.run_baselines(engine, Path(args.questions))
     print(json.dumps(report, indent=1, ensure_ascii=False) if args.json else evaluation.format_report(report))
     return 0
 
@@ -212,6 +214,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default="test", help="qrels split for --beir (test or train)")
     p.add_argument("--limit", type=int, default=None, help="only the first N queries")
     p.add_argument("--beir-index", help="index folder for the BEIR corpus (default: index-beir-<name>)")
+    p.add_argument("--baselines", action="store_true",
+                   help="also measure dense-FAISS and bm25s over paragraphs on the same questions")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_eval)
 
@@ -238,6 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     # warnings itself from the build report, so the corpus logger stays quiet here)
     logging.basicConfig(level=logging.WARNING, format="hrqa: %(message)s")
     logging.getLogger("hrqa.corpus").setLevel(logging.ERROR)
+    logging.getLogger("bm25s").setLevel(logging.ERROR)
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)

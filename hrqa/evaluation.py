@@ -108,6 +108,43 @@ def run_questions(engine, path: Path, k: int = 5) -> dict:
     return report
 
 
+def run_baselines(engine, path: Path, k: int = 5) -> dict:
+    """The usual pipelines on the same documents, measured in the same run: paragraphs (blank-line
+    blocks) ranked by MiniLM + FAISS inner product, or by bm25s; hit@5 and top paragraph holds the
+    answer, on the single-answer questions."""
+    import bm25s
+    import faiss
+    import numpy as np
+
+    paragraphs = [(doc.id, block) for doc in engine.index.documents.values()
+                  for block in (b.strip() for b in doc.text.split("\n\n")) if block]
+    texts = [text for _, text in paragraphs]
+    vectors = engine.embedder.embed(texts)
+    dense = faiss.IndexFlatIP(vectors.shape[1])
+    dense.add(vectors)
+    lexical = bm25s.BM25()
+    lexical.index(bm25s.tokenize(texts, stopwords="en", show_progress=False), show_progress=False)
+    questions = [q for q in load_questions(path) if q["kind"] in SINGLE_DOC_KINDS]
+    figures = {}
+    for name in ("dense FAISS over paragraphs", "bm25s over paragraphs"):
+        hit, top = [], []
+        for record in questions:
+            if name.startswith("dense"):
+                _, ids = dense.search(engine.embedder.embed_query(record["question"]).reshape(1, -1), k)
+                ranked = [int(i) for i in ids[0] if i >= 0]
+            else:
+                ids, _ = lexical.retrieve(bm25s.tokenize([record["question"]], stopwords="en", show_progress=False),
+                                          k=min(k, len(texts)), show_progress=False)
+                ranked = [int(i) for i in ids[0]]
+            gold = fold(record["answer"])
+            found = [gold in fold(texts[i]) for i in ranked]
+            hit.append(any(found))
+            top.append(bool(found) and found[0])
+        figures[name] = {"hit@5": round(float(np.mean(hit)), 3), "top1_passage": round(float(np.mean(top)), 3),
+                         "questions": len(questions)}
+    return figures
+
+
 # ----------------------------------------------------------------------------- BEIR
 
 
@@ -170,15 +207,28 @@ def run_beir(folder: Path, settings, split: str = "test", limit: int | None = No
     qrels = load_qrels(folder / f"qrels/{split}.tsv")
     query_ids = [q for q in qrels if q in queries][:limit]
     ndcgs, recalls, latencies = [], [], []
+    vectors = {}
     for query_id in query_ids:
         mark = time.perf_counter()
-        hits = retrieval.search(engine.index, engine.embedder.embed_query(queries[query_id]), queries[query_id],
+        vectors[query_id] = engine.embedder.embed_query(queries[query_id])
+        hits = retrieval.search(engine.index, vectors[query_id], queries[query_id],
                                 candidates, candidates=candidates, **search_options)
         ranked = [doc.split("#", 1)[1] for doc, _ in retrieval.document_ranking(hits)]
         latencies.append((time.perf_counter() - mark) * 1000)
         ndcgs.append(ndcg_at_k(ranked, qrels[query_id], 10))
         recalls.append(recall_at_k(ranked, qrels[query_id], 100))
     latencies.sort()
+    # The same index, one retriever at a time and reciprocal-rank fusion: the parts beside the whole.
+    variants = {}
+    for name, options in (("dense only", {"dense_weight": 1.0}), ("bm25 only", {"dense_weight": 0.0}),
+                          ("rrf k=60", {"method": retrieval.Fusion.RRF})):
+        scores = []
+        for query_id in query_ids:
+            hits = retrieval.search(engine.index, vectors[query_id], queries[query_id], candidates,
+                                    candidates=candidates, **options)
+            ranked = [doc.split("#", 1)[1] for doc, _ in retrieval.document_ranking(hits)]
+            scores.append(ndcg_at_k(ranked, qrels[query_id], 10))
+        variants[name] = round(statistics.fmean(scores), 4) if scores else None
     return {
         "benchmark": folder.name,
         "split": split,
@@ -191,6 +241,7 @@ def run_beir(folder: Path, settings, split: str = "test", limit: int | None = No
         "passages": report_build.passages,
         "query_ms_p50": round(latencies[len(latencies) // 2], 2) if latencies else None,
         "query_ms_p95": round(latencies[int(len(latencies) * 0.95)], 2) if latencies else None,
+        "ndcg@10_variants": variants,
     }
 
 
@@ -207,6 +258,9 @@ def format_report(report: dict) -> str:
         n = max((v for k, v in figures.items() if k.endswith("_n")), default=0)
         cells = [kind, str(n)] + [("" if k not in figures else f"{figures[k]:.2f}") for k in keys]
         lines.append("  ".join(f"{c:>10}" for c in cells))
+    for name, figures in report.get("baselines", {}).items():
+        lines.append(f"{'baseline':>10}  {figures['questions']:>10}  {figures['hit@5']:>10.2f}  {'':>10}  "
+                     f"{figures['top1_passage']:>10.2f}  {name}")
     if report["misses"]:
         lines += ["", "misses:"]
         for miss in report["misses"]:

@@ -213,6 +213,9 @@ def test_small_run_embedding_options(small_run: dict):
     if int8["available"]:
         assert 0.5 < int8["cosine_to_fp32_mean"] <= 1.0001
     assert "available" in embedding["onnx"]
+    for figures in embedding["query_encode_ms_by_threads"].values():
+        assert 0 < figures["p50"] <= figures["p95"]
+    assert "1" in embedding["query_encode_ms_by_threads"]
 
 
 @pytest.mark.slow
