@@ -10,6 +10,7 @@ the sentence came from, and whether the sentence has the kind of thing asked for
 from __future__ import annotations
 
 import re
+from collections import defaultdict
 from dataclasses import dataclass
 
 import numpy as np
@@ -129,41 +130,55 @@ def focus_phrase(question: str) -> list[str]:
     return phrase
 
 
+def _related(a: str, b: str) -> bool:
+    return a == b or (len(a) >= 4 and len(b) >= 4 and (a.startswith(b) or b.startswith(a)))
+
+
 def matches(token: str, words: set[str]) -> bool:
     """Exact token match, or one word a prefix of the other ("japan" / "japanes"): stemming misses
     demonyms and some derived forms."""
-    if token in words:
-        return True
-    return len(token) >= 4 and any(
-        len(w) >= 4 and (w.startswith(token) or token.startswith(w)) for w in words)
+    return token in words or any(_related(token, w) for w in words)
+
+
+def matched_question_words(question_tokens: set[str], candidate_tokens: list[set[str]]) -> list[set[str]]:
+    """For each candidate, the question words it contains (by ``matches``); the prefix test runs
+    once per distinct word rather than once per sentence."""
+    vocabulary = set().union(*candidate_tokens) if candidate_tokens else set()
+    by_prefix: dict[str, list[str]] = defaultdict(list)  # related words share their first 4 letters
+    for word in vocabulary:
+        if len(word) >= 4:
+            by_prefix[word[:4]].append(word)
+    related = {q: {q} | {w for w in by_prefix.get(q[:4], ()) if _related(q, w)} for q in question_tokens}
+    return [{q for q in question_tokens if not related[q].isdisjoint(words)} for words in candidate_tokens]
 
 
 FOCUS_WEIGHT = 2.0
 
 
-def term_weights(question_tokens: list[str], candidate_tokens: list[set[str]], idf,
+def term_weights(question_tokens: set[str], matched: list[set[str]], idf,
                  focus: set[str] = frozenset()) -> dict[str, float]:
-    """Weight of each question word: its corpus IDF times its rarity among the candidate sentences.
+    """Weight of each question word: its corpus IDF times its rarity among the candidate sentences
+    (``matched``: the question words each candidate contains).
 
     The question's topic ("ASEM seminar") is in most retrieved sentences and tells them apart
     poorly; the words only a few candidates share ("rule", "discussions") point at the answer.
     """
-    n = len(candidate_tokens) or 1
+    n = len(matched) or 1
     weights = {}
-    for token in set(question_tokens):
-        local = sum(matches(token, tokens) for tokens in candidate_tokens)
+    for token in question_tokens:
+        local = sum(token in words for words in matched)
         weights[token] = idf(token) * float(np.log(1 + (n - local + 0.5) / (local + 0.5)))
         if token in focus:
             weights[token] *= FOCUS_WEIGHT
     return weights
 
 
-def lexical_coverage(sentence_tokens: set[str], weights: dict[str, float]) -> float:
-    """Share of the question's term weight that the sentence contains (0..1)."""
+def lexical_coverage(matched: set[str], weights: dict[str, float]) -> float:
+    """Share of the question's term weight in the question words a sentence contains (0..1)."""
     total = sum(weights.values())
     if total <= 0:
         return 0.0
-    return sum(w for t, w in weights.items() if matches(t, sentence_tokens)) / total
+    return sum(weights.get(t, 0.0) for t in matched) / total
 
 
 @dataclass(frozen=True)
@@ -197,20 +212,21 @@ def score_sentences(index: Index, question: str, query_vector: np.ndarray, hits:
     rows = np.fromiter(candidates.values(), dtype=np.int64)
     texts = [index.text(index.sentences[r].doc, index.sentences[r].span) for r in rows.tolist()]
     tokens = [set(tokenize(t)) for t in texts]
-    focus = focus_tokens(question)
-    weights = term_weights(question_tokens, tokens, index.lexical.idf, focus)
+    matched = matched_question_words(question_set, tokens)
+    focus = focus_tokens(question) & question_set
+    weights = term_weights(question_set, matched, index.lexical.idf, focus)
     if index.sentence_vectors is not None:
         dense = index.sentence_vectors[rows] @ query_vector
     else:
         dense = np.zeros(len(rows), dtype=np.float32)
     scored: list[ScoredSentence] = []
-    for row, text, words, dense_score in zip(rows.tolist(), texts, tokens, dense.tolist()):
+    for row, text, words, found, dense_score in zip(rows.tolist(), texts, tokens, matched, dense.tolist()):
         sentence = index.sentences[row]
-        lexical = lexical_coverage(words, weights)
+        lexical = lexical_coverage(found, weights)
         rank = best_rank[row]
         typed = has_type(text, wanted, question)
         novelty = min(1.0, len(words - question_set) / NOVEL_WORDS_FOR_FULL_SCORE)
-        focused = sum(matches(t, words) for t in focus) / len(focus) if focus else 0.0
+        focused = len(focus & found) / len(focus) if focus else 0.0
         score = (W_DENSE * dense_score + W_LEXICAL * lexical + W_PASSAGE / (1 + rank) + W_TYPE * typed
                  + W_FOCUS * focused)
         score *= 0.5 + 0.5 * novelty

@@ -59,17 +59,25 @@ def test_focus_tokens_are_the_phrase_after_the_question_word(question, focus):
 
 
 def test_term_weights_favour_words_few_candidates_share():
-    candidates = [{"seminar", "asem"}, {"seminar", "asem", "rule"}, {"seminar", "asem"}, {"seminar"}]
-    weights = answer.term_weights(["seminar", "asem", "rule"], candidates, lambda t: 1.0)
+    matched = [{"seminar", "asem"}, {"seminar", "asem", "rule"}, {"seminar", "asem"}, {"seminar"}]
+    weights = answer.term_weights({"seminar", "asem", "rule"}, matched, lambda t: 1.0)
     assert weights["rule"] > weights["asem"] > weights["seminar"]
-    boosted = answer.term_weights(["seminar", "rule"], candidates, lambda t: 1.0, focus={"rule"})
+    boosted = answer.term_weights({"seminar", "rule"}, matched, lambda t: 1.0, focus={"rule"})
     assert boosted["rule"] == pytest.approx(answer.FOCUS_WEIGHT * weights["rule"])
 
 
-def test_lexical_coverage_matches_stem_prefixes():
-    weights = {"japanes": 1.0, "parti": 1.0}
-    assert answer.lexical_coverage(set(tokenize("National Party of Japan")), weights) == 1.0
-    assert answer.lexical_coverage(set(tokenize("Amnesty International")), weights) == 0.0
+def test_question_words_match_stem_prefixes():
+    question = {"japanes", "parti"}
+    matched = answer.matched_question_words(
+        question, [set(tokenize("National Party of Japan")), set(tokenize("Amnesty International")), set()])
+    assert matched == [{"japanes", "parti"}, set(), set()]
+    assert answer.matches("japan", {"japanes"}) and not answer.matches("art", {"articl"})
+
+
+def test_lexical_coverage_is_the_share_of_weight_found():
+    weights = {"japanes": 1.0, "parti": 3.0}
+    assert answer.lexical_coverage({"parti"}, weights) == 0.75
+    assert answer.lexical_coverage(set(), weights) == 0.0
     assert answer.lexical_coverage(set(), {}) == 0.0
 
 
