@@ -101,7 +101,7 @@ def missing_specifics(question: str, knows) -> list[str]:
 #: question words followed by what is asked for ("which rule", "who is the director", "how many
 #: participants"); "where", "when" and "why" are followed by the subject instead, so they have no focus
 _WH = re.compile(r"\b(?:who|whom|whose|what|which|how many|how much)\b", re.IGNORECASE)
-_AUXILIARY = frozenset("is are was were be been the a an do does did two three four five kind type".split())
+_AUXILIARY = frozenset(["is", "are", "was", "were", "be", "been", "the", "a", "an", "do", "does", "did", "two", "three", "four", "five", "kind", "type"])
 
 
 def focus_tokens(question: str) -> set[str]:

@@ -128,7 +128,7 @@ def _segment(joined: str) -> list[str]:
     """pysbd's sentences of one paragraph; a simple punctuation split where pysbd fails."""
     try:
         return _segmenter().segment(joined)
-    except Exception as error:  # pysbd raises on some odd input (ValueError on "a\x1c1."): keep the text
+    except Exception as error:  # noqa: BLE001 -- pysbd raises on some odd input (ValueError on "a\x1c1."): keep the text
         log.debug("pysbd failed (%s: %s); splitting at end punctuation", error.__class__.__name__, error)
         return _FALLBACK_SENTENCE_END.split(joined)
 

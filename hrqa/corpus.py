@@ -189,14 +189,14 @@ def pdf_text(data: bytes) -> str:
         raise
     # pypdf raises many kinds on a damaged file (PdfReadError, LimitReachedError, AttributeError,
     # RecursionError ...): any of them means this one file is unreadable, not that the build fails.
-    except Exception as error:
+    except Exception as error:  # noqa: BLE001
         raise _Skip(f"unreadable PDF ({error.__class__.__name__})") from None
     return "\n\n".join(page.strip("\n") for page in pages)
 
 
 class _VisibleText(HTMLParser):
-    HIDDEN = {"script", "style", "head", "noscript", "template"}
-    BLOCKS = {"p", "div", "br", "li", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "section", "article", "ul", "ol"}
+    HIDDEN = frozenset({"script", "style", "head", "noscript", "template"})
+    BLOCKS = frozenset({"p", "div", "br", "li", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "section", "article", "ul", "ol"})
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)

@@ -27,7 +27,7 @@ DIVERSITY_MIN_RELATIVE = 0.6
 #: ... and when the question itself asks across sources ("how do the documents ...", "portrayed")
 DIVERSITY_MIN_RELATIVE_COMPARATIVE = 0.3
 _ACROSS = re.compile(r"\b(documents|sources|across|compare|comparison|perspectives?|portray(?:ed|s)?|views?|"
-                     r"differ|disagree|both|each side|sides|according to (?:the )?(?:different|various))\b", re.I)
+                     r"differ|disagree|both|each side|sides|according to (?:the )?(?:different|various))\b", re.IGNORECASE)
 
 
 def asks_across_sources(question: str) -> bool:
@@ -36,7 +36,7 @@ def asks_across_sources(question: str) -> bool:
 
 
 #: words that point back at an earlier question ("Who hosted it?")
-_REFERRING = frozenset("it its they them their theirs this that these those he him his she her there such".split())
+_REFERRING = frozenset(["it", "its", "they", "them", "their", "theirs", "this", "that", "these", "those", "he", "him", "his", "she", "her", "there", "such"])
 
 
 def clean_question(question: str, limit: int) -> str:

@@ -31,7 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
-from hrqa import chunking, corpus as corpus_module, vectors
+from hrqa import chunking, vectors
+from hrqa import corpus as corpus_module
 from hrqa.embedding import Embedder
 from hrqa.errors import IndexBusyError, IndexCorruptError, IndexMissingError, IndexStaleError
 from hrqa.lexical import LexicalIndex

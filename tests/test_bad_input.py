@@ -20,39 +20,21 @@ from hrqa.engine import Engine
 from hrqa.errors import CorpusError, DocumentNotFoundError, HrqaError, QuestionError
 from hrqa.settings import Settings
 from hrqa.store import build_index
+from tests.helpers import make_pdf
 
 # ----------------------------------------------------------------------------- helpers
 
 
-def make_pdf(text: str) -> bytes:
-    """A one-page PDF whose text layer is ``text`` (written by hand: no PDF-writing library needed)."""
-    content = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode("latin-1")
-    objects = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        (b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
-         b"/Resources << /Font << /F1 5 0 R >> >> >>"),
-        b"<< /Length %d >>\nstream\n" % len(content) + content + b"\nendstream",
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-    ]
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for number, body in enumerate(objects, 1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    for offset in offsets:
-        out += b"%010d 00000 n \n" % offset
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
-    return bytes(out)
+def one_page_pdf(text: str) -> bytes:
+    """A one-page PDF whose text layer is ``text``."""
+    return make_pdf([[text]])
 
 
 def encrypted_pdf(text: str) -> bytes:
     from pypdf import PdfReader, PdfWriter
 
     writer = PdfWriter()
-    writer.append(PdfReader(io.BytesIO(make_pdf(text))))
+    writer.append(PdfReader(io.BytesIO(one_page_pdf(text))))
     writer.encrypt("secret")
     buffer = io.BytesIO()
     writer.write(buffer)
@@ -98,7 +80,7 @@ def write_mixed_corpus(folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     for name, text in GOOD_FILES.items():
         (folder / name).write_text(text, encoding="utf-8")
-    (folder / GOOD_PDF[0]).write_bytes(make_pdf(GOOD_PDF[1]))
+    (folder / GOOD_PDF[0]).write_bytes(one_page_pdf(GOOD_PDF[1]))
     for name, (data, _) in BAD_FILES.items():
         (folder / name).write_bytes(encrypted_pdf("Secret minutes.") if name == "locked.pdf" else data)
     (folder / "catalog.toml").write_text(BAD_CATALOG, encoding="utf-8")
@@ -276,7 +258,7 @@ def test_the_good_pdf_is_read(tmp_path: Path) -> None:
 
 def test_damaged_pdfs_never_break_reading(tmp_path: Path) -> None:
     """Random damage to a valid PDF: each copy is read or skipped with a warning, never an exception."""
-    good = make_pdf("The committee met in Geneva on Monday.")
+    good = one_page_pdf("The committee met in Geneva on Monday.")
     rng = random.Random(5)
     folder = tmp_path / "corpus"
     folder.mkdir()
