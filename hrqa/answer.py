@@ -267,6 +267,22 @@ def abstention_reason(question: str, scored: list[ScoredSentence], knows) -> str
     return None
 
 
+#: a comparative answer quotes each document whose best sentence scores at least this share of the best
+ACROSS_MIN_RELATIVE = 0.6
+
+
+def select_across_sources(scored: list[ScoredSentence]) -> list[ScoredSentence]:
+    """The best sentence of each of the leading documents: a question about how the sources see
+    something is answered with each side's own words, never one side only."""
+    chosen: list[ScoredSentence] = []
+    for candidate in scored:
+        if len(chosen) >= MAX_ANSWER_SENTENCES or candidate.score < ACROSS_MIN_RELATIVE * scored[0].score:
+            break
+        if all(candidate.doc != c.doc for c in chosen) and candidate.span.end - candidate.span.start <= LONG_SENTENCE:
+            chosen.append(candidate)
+    return chosen or scored[:1]
+
+
 def select_sentences(scored: list[ScoredSentence]) -> list[ScoredSentence]:
     """The best sentence, plus up to two more close to it (from any document), in score order."""
     if not scored:
@@ -393,13 +409,15 @@ def build_answer(
     hits: list[Hit],
     k: int,
     *,
+    across_sources: bool = False,
     timings: dict[str, float] | None = None,
 ) -> Answer:
-    """Answer ``question`` from ``hits`` (already retrieved and diversified for ``searched``)."""
+    """Answer ``question`` from ``hits`` (already retrieved and diversified for ``searched``);
+    ``across_sources``: the question asks how several sources see something."""
     # Passages were found with the whole conversation; sentences are scored against the question
     # itself, so "Who hosted it?" looks for hosting within the seminar's passages.
     scored = score_sentences(index, question, query_vector, hits)
-    chosen = select_sentences(scored)
+    chosen = select_across_sources(scored) if across_sources and scored else select_sentences(scored)
     confidence = chosen[0].score if chosen else 0.0
     reason = abstention_reason(searched, scored, index.lexical.knows)
     abstained = reason is not None

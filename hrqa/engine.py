@@ -149,11 +149,12 @@ class Engine:
         mask = retrieval.allowed_rows(index, docs, kinds)
         # diversity looks at every document's best passage among the candidates, not just the top few
         hits = retrieval.search(index, query_vector, searched, retrieval.CANDIDATES, mask=mask)
-        bar = DIVERSITY_MIN_RELATIVE_COMPARATIVE if asks_across_sources(searched) else DIVERSITY_MIN_RELATIVE
+        across = asks_across_sources(searched)
+        bar = DIVERSITY_MIN_RELATIVE_COMPARATIVE if across else DIVERSITY_MIN_RELATIVE
         hits = retrieval.diversify(hits, max(ANSWER_PASSAGES, k), bar)
         timings["retrieve"] = (time.perf_counter() - mark) * 1000
         mark = time.perf_counter()
-        result = answer_step.build_answer(index, question, searched, query_vector, hits, k)
+        result = answer_step.build_answer(index, question, searched, query_vector, hits, k, across_sources=across)
         timings["answer"] = (time.perf_counter() - mark) * 1000
         timings["total"] = (time.perf_counter() - started) * 1000
         return Answer(**{**result.__dict__, "timings_ms": timings})

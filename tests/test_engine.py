@@ -89,6 +89,9 @@ def test_perspective_question_cites_every_side(real_engine):
     assert {"001_31dddcd0259575bf.txt", "004_6fc4feaa17a14d90.txt", "000_64fb9a0533498b8d.txt"} <= cited
     kinds = {c.kind for c in result.citations}
     assert "state-affiliated" in kinds and "NGO" in kinds
+    # and the answer quotes each side in its own words, one sentence per document
+    quoted_docs = [s.doc for s in result.sentences]
+    assert len(quoted_docs) == len(set(quoted_docs)) >= 2
 
 
 @pytest.mark.slow
