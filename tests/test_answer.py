@@ -120,7 +120,7 @@ def test_select_sentences_joins_close_ones_and_stops_at_the_margin():
 
 
 def test_select_across_sources_takes_each_documents_best_sentence():
-    scored = [_scored(0.9, doc="a"), _scored(0.85, doc="a", start=20), _scored(0.7, doc="b"),
+    scored = [_scored(0.9, doc="a"), _scored(0.85, doc="a", start=20, end=30), _scored(0.7, doc="b"),
               _scored(0.6, doc="c"), _scored(0.3, doc="d")]
     assert [(s.doc, s.score) for s in answer.select_across_sources(scored)] == [("a", 0.9), ("b", 0.7), ("c", 0.6)]
     lone = [_scored(0.9, doc="a"), _scored(0.2, doc="b")]
