@@ -46,9 +46,14 @@ LONG_SENTENCE = 600
 _DATE = re.compile(
     r"\b(\d{4}-\d{2}-\d{2}|\d{1,2}(?:st|nd|rd|th)?\s+(?:to\s+\d{1,2}\s+)?(?:January|February|March|April|May|June|July|"
     r"August|September|October|November|December)|(?:January|February|March|April|May|June|July|August|September|"
-    r"October|November|December)\s+\d{1,2}|(?:19|20)\d{2})\b", re.IGNORECASE)
-_NUMBER = re.compile(r"\b\d[\d,.]*\b|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|twelve|twenty|fifty|"
-                     r"hundred|thousand|million|dozens?)\b", re.IGNORECASE)
+    r"October|November|December)\s+\d{1,2}|(?:19|20)\d{2})\b",
+    re.IGNORECASE,
+)
+_NUMBER = re.compile(
+    r"\b\d[\d,.]*\b|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|twelve|twenty|fifty|"
+    r"hundred|thousand|million|dozens?)\b",
+    re.IGNORECASE,
+)
 #: "in Copenhagen", "at Southwest University": a place named after a locative preposition
 _PLACE = re.compile(r"\b(?:in|at|near|from)\s+(?:the\s+)?[A-Z][\w’'-]+")
 _NAME = re.compile(r"\b[A-Z][\w’'-]+(?:\s+(?:of|for|and|the|de|la)?\s*[A-Z][\w’'-]+)+")
@@ -58,11 +63,17 @@ def expected_type(question: str) -> str | None:
     """What the question asks for: 'date', 'number', 'name' or None."""
     q = question.lower()
     # "When was/did ..." asks for a date; "When governments buy ..., what ..." does not
-    if re.search(r"^\s*when\s+(?:did|was|were|is|are|will|does|do|has|had)\b|\b(?:what|which) (?:date|dates|year|day|"
-                 r"time)\b|\bon what\b", q):
+    if re.search(
+        r"^\s*when\s+(?:did|was|were|is|are|will|does|do|has|had)\b|\b(?:what|which) (?:date|dates|year|day|"
+        r"time)\b|\bon what\b",
+        q,
+    ):
         return "date"
-    if re.search(r"\b(how many|how much|what number|what percentage|what amount|what maximum|what minimum|"
-                 r"roughly how|what fine|what sum)\b", q):
+    if re.search(
+        r"\b(how many|how much|what number|what percentage|what amount|what maximum|what minimum|"
+        r"roughly how|what fine|what sum)\b",
+        q,
+    ):
         return "number"
     if re.search(r"\b(who|whom|whose)\b", q):
         return "name"
@@ -101,7 +112,28 @@ def missing_specifics(question: str, knows) -> list[str]:
 #: question words followed by what is asked for ("which rule", "who is the director", "how many
 #: participants"); "where", "when" and "why" are followed by the subject instead, so they have no focus
 _WH = re.compile(r"\b(?:who|whom|whose|what|which|how many|how much)\b", re.IGNORECASE)
-_AUXILIARY = frozenset(["is", "are", "was", "were", "be", "been", "the", "a", "an", "do", "does", "did", "two", "three", "four", "five", "kind", "type"])
+_AUXILIARY = frozenset(
+    [
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "the",
+        "a",
+        "an",
+        "do",
+        "does",
+        "did",
+        "two",
+        "three",
+        "four",
+        "five",
+        "kind",
+        "type",
+    ]
+)
 
 
 def focus_tokens(question: str) -> set[str]:
@@ -118,7 +150,7 @@ def focus_phrase(question: str) -> list[str]:
     match = _WH.search(question)
     if not match:
         return []
-    words = re.findall(r"[\w’'-]+", question[match.end():])
+    words = re.findall(r"[\w’'-]+", question[match.end() :])
     phrase: list[str] = []
     for word in words:
         lowered = word.lower()
@@ -155,8 +187,9 @@ def matched_question_words(question_tokens: set[str], candidate_tokens: list[set
 FOCUS_WEIGHT = 2.0
 
 
-def term_weights(question_tokens: set[str], matched: list[set[str]], idf,
-                 focus: set[str] = frozenset()) -> dict[str, float]:
+def term_weights(
+    question_tokens: set[str], matched: list[set[str]], idf, focus: set[str] = frozenset()
+) -> dict[str, float]:
     """Weight of each question word: its corpus IDF times its rarity among the candidate sentences
     (``matched``: the question words each candidate contains).
 
@@ -227,13 +260,15 @@ def score_sentences(index: Index, question: str, query_vector: np.ndarray, hits:
         typed = has_type(text, wanted, question)
         novelty = min(1.0, len(words - question_set) / NOVEL_WORDS_FOR_FULL_SCORE)
         focused = len(focus & found) / len(focus) if focus else 0.0
-        score = (W_DENSE * dense_score + W_LEXICAL * lexical + W_PASSAGE / (1 + rank) + W_TYPE * typed
-                 + W_FOCUS * focused)
+        score = (
+            W_DENSE * dense_score + W_LEXICAL * lexical + W_PASSAGE / (1 + rank) + W_TYPE * typed + W_FOCUS * focused
+        )
         score *= 0.5 + 0.5 * novelty
         if is_heading(text, sentence.is_list_item) and not typed:
             score *= HEADING_FACTOR
-        scored.append(ScoredSentence(row, sentence.doc, sentence.span, float(score), float(dense_score),
-                                     lexical, rank, typed))
+        scored.append(
+            ScoredSentence(row, sentence.doc, sentence.span, float(score), float(dense_score), lexical, rank, typed)
+        )
     scored.sort(key=lambda s: -s.score)
     return scored
 
@@ -328,8 +363,9 @@ def asks_for_several(question: str) -> bool:
     return any(len(w) > 3 and w.lower().endswith("s") and not w.lower().endswith("ss") for w in focus)
 
 
-def matching_list_entries(index: Index, question: str, scored: list[ScoredSentence],
-                          look_at: int = 5) -> list[ScoredSentence]:
+def matching_list_entries(
+    index: Index, question: str, scored: list[ScoredSentence], look_at: int = 5
+) -> list[ScoredSentence]:
     """All entries of a list that share the question's distinctive name.
 
     "Which organisations from Japan signed?": the best-scored list entry among the leading
@@ -364,8 +400,11 @@ def matching_list_entries(index: Index, question: str, scored: list[ScoredSenten
     while row < len(index.sentences) and index.sentences[row].doc == sentence.doc and index.sentences[row].is_list_item:
         item = index.sentences[row]
         if any(matches(key, set(tokenize(index.text(item.doc, item.span)))) for key in keys):
-            entries.append(ScoredSentence(row, item.doc, item.span, best.score, best.dense, best.lexical,
-                                          best.passage_rank, best.typed))
+            entries.append(
+                ScoredSentence(
+                    row, item.doc, item.span, best.score, best.dense, best.lexical, best.passage_rank, best.typed
+                )
+            )
         row += 1
     # a word most entries share ("Human Rights") is no selection
     if len(entries) < 2 or len(entries) > MAX_LIST_SHARE * (row - first):
@@ -441,18 +480,38 @@ def build_answer(
     for n, (span, doc, score) in enumerate(ordered, 1):
         document = index.documents[doc]
         highlights = tuple(s for d, s in answer_spans if d == doc and span.contains(s))
-        citations.append(Citation(
-            n=n, doc=doc, title=document.title, date=document.date, publisher=document.publisher,
-            kind=document.kind, span=span, passage=document.text[span.start : span.end],
-            score=float(score / top_score), highlights=highlights))
+        citations.append(
+            Citation(
+                n=n,
+                doc=doc,
+                title=document.title,
+                date=document.date,
+                publisher=document.publisher,
+                kind=document.kind,
+                span=span,
+                passage=document.text[span.start : span.end],
+                score=float(score / top_score),
+                highlights=highlights,
+            )
+        )
     sentences = []
     for s in chosen if not abstained else []:
         citation = next(c for c in citations if c.doc == s.doc and c.span.contains(s.span))
-        sentences.append(AnswerSentence(text=index.text(s.doc, s.span), citation=citation.n, doc=s.doc,
-                                        span=s.span, score=s.score))
-    return Answer(question=question, abstained=abstained, sentences=tuple(sentences), citations=tuple(citations),
-                  index_id=index.id, model=index.model, timings_ms=dict(timings or {}), searched=searched,
-                  confidence=confidence, abstain_reason=reason)
+        sentences.append(
+            AnswerSentence(text=index.text(s.doc, s.span), citation=citation.n, doc=s.doc, span=s.span, score=s.score)
+        )
+    return Answer(
+        question=question,
+        abstained=abstained,
+        sentences=tuple(sentences),
+        citations=tuple(citations),
+        index_id=index.id,
+        model=index.model,
+        timings_ms=dict(timings or {}),
+        searched=searched,
+        confidence=confidence,
+        abstain_reason=reason,
+    )
 
 
 def passage_of(index: Index, passage: Passage) -> str:

@@ -70,13 +70,27 @@ class Plan:
     @classmethod
     def for_size(cls, size: str) -> Plan:
         if size == "small":
-            return cls(size, questions=100, scifact_records=300, cold_runs=1, embedding_texts=32,
-                       embedding_batches=(16, 64), scale_sizes=(10_000, 50_000),
-                       scale_types=("flat", "ivfsq", "hnsw"))
+            return cls(
+                size,
+                questions=100,
+                scifact_records=300,
+                cold_runs=1,
+                embedding_texts=32,
+                embedding_batches=(16, 64),
+                scale_sizes=(10_000, 50_000),
+                scale_types=("flat", "ivfsq", "hnsw"),
+            )
         if size == "full":
-            return cls(size, questions=300, scifact_records=None, cold_runs=3, embedding_texts=256,
-                       embedding_batches=(8, 16, 32, 64, 128), scale_sizes=(10_000, 100_000, 1_000_000),
-                       scale_types=("flat", "ivfsq", "ivfpq", "hnsw"))
+            return cls(
+                size,
+                questions=300,
+                scifact_records=None,
+                cold_runs=3,
+                embedding_texts=256,
+                embedding_batches=(8, 16, 32, 64, 128),
+                scale_sizes=(10_000, 100_000, 1_000_000),
+                scale_types=("flat", "ivfsq", "ivfpq", "hnsw"),
+            )
         raise ValueError(f"unknown bench size {size!r}; choose one of: small, full")
 
 
@@ -92,8 +106,12 @@ def percentiles(samples_ms: Sequence[float]) -> dict[str, float]:
     def rank(p: float) -> float:
         return ordered[min(len(ordered) - 1, max(0, int(np.ceil(p * len(ordered))) - 1))]
 
-    return {"p50": round(rank(0.50), 3), "p95": round(rank(0.95), 3),
-            "mean": round(statistics.fmean(ordered), 3), "n": len(ordered)}
+    return {
+        "p50": round(rank(0.50), 3),
+        "p95": round(rank(0.95), 3),
+        "mean": round(statistics.fmean(ordered), 3),
+        "n": len(ordered),
+    }
 
 
 def cycle(items: Sequence[str], count: int) -> list[str]:
@@ -203,8 +221,9 @@ runpy.run_module(sys.argv[0], run_name="__main__", alter_sys=True)
 _PEAK_MARK = "hrqa-bench-peak-kb "
 
 
-def run_child(command: Sequence[str], *, env: dict[str, str] | None = None, cwd: Path | None = None,
-              timeout: float = 300.0) -> Child:
+def run_child(
+    command: Sequence[str], *, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 300.0
+) -> Child:
     """Run ``command`` to its end. A command of the form ``[python, "-m", module, ...]`` runs under
     _PEAK_WRAPPER so that its peak memory is known; ``os.wait4`` gives its CPU time."""
     command = list(command)
@@ -227,7 +246,7 @@ def run_child(command: Sequence[str], *, env: dict[str, str] | None = None, cwd:
     peak = None
     for line in (stdout + "\n" + stderr).splitlines():
         if line.startswith(_PEAK_MARK):
-            peak = round(int(line[len(_PEAK_MARK):]) / 1024, 1)
+            peak = round(int(line[len(_PEAK_MARK) :]) / 1024, 1)
     stderr = "\n".join(line for line in stderr.splitlines() if not line.startswith(_PEAK_MARK))
     return Child(seconds, round(usage.ru_utime + usage.ru_stime, 3), process.returncode, peak, stdout, stderr)
 
@@ -240,9 +259,16 @@ def free_port() -> int:
 
 def _child_env(settings: Settings) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HRQA_")}
-    env.update({"HRQA_CORPUS_DIR": str(settings.corpus_dir), "HRQA_INDEX_DIR": str(settings.index_dir),
-                "HRQA_MODEL": settings.model, "PYTHONPATH": os.pathsep.join(
-                    [str(ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])})
+    env.update(
+        {
+            "HRQA_CORPUS_DIR": str(settings.corpus_dir),
+            "HRQA_INDEX_DIR": str(settings.index_dir),
+            "HRQA_MODEL": settings.model,
+            "PYTHONPATH": os.pathsep.join(
+                [str(ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+            ),
+        }
+    )
     return env
 
 
@@ -307,8 +333,12 @@ class ParagraphBaseline:
         self.index = faiss.IndexFlatIP(self.embedder.dimension)
         self.index.add(np.ascontiguousarray(vectors, dtype=np.float32))
         seconds = time.perf_counter() - started
-        return {"documents": len(documents), "paragraphs": len(self.paragraphs), "seconds": round(seconds, 3),
-                "paragraphs_per_s": round(len(self.paragraphs) / seconds, 2) if seconds else None}
+        return {
+            "documents": len(documents),
+            "paragraphs": len(self.paragraphs),
+            "seconds": round(seconds, 3),
+            "paragraphs_per_s": round(len(self.paragraphs) / seconds, 2) if seconds else None,
+        }
 
     def answer(self, question: str) -> str:
         vector = self.embedder.embed_query(question)
@@ -319,8 +349,9 @@ class ParagraphBaseline:
 # ----------------------------------------------------------------------------- corpus benchmark
 
 
-def bench_corpus(name: str, settings: Settings, embedder, questions: Sequence[str], *,
-                 embed_sentences: bool = True) -> dict:
+def bench_corpus(
+    name: str, settings: Settings, embedder, questions: Sequence[str], *, embed_sentences: bool = True
+) -> dict:
     """Build ``settings.corpus_dir`` into a fresh ``settings.index_dir``, then time queries warm, in-process,
     beside the paragraph baseline over the same corpus and questions."""
     from hrqa import store
@@ -330,8 +361,12 @@ def bench_corpus(name: str, settings: Settings, embedder, questions: Sequence[st
     report = store.build_index(settings, embedder, embed_sentences=embed_sentences)
     timings = {k: round(v, 3) for k, v in report.timings.items()}
     build = {
-        "documents": report.documents, "passages": report.passages, "sentences": report.sentences,
-        "sentence_vectors": embed_sentences, "seconds": round(report.seconds, 3), "timings_s": timings,
+        "documents": report.documents,
+        "passages": report.passages,
+        "sentences": report.sentences,
+        "sentence_vectors": embed_sentences,
+        "seconds": round(report.seconds, 3),
+        "timings_s": timings,
         "documents_per_s": round(report.documents / report.seconds, 2),
         "passages_per_s": round(report.passages / report.seconds, 2),
         "passages_embedded_per_s": round(report.passages / timings["embed_s"], 2) if timings.get("embed_s") else None,
@@ -359,8 +394,12 @@ def bench_corpus(name: str, settings: Settings, embedder, questions: Sequence[st
             values.append(answer.timings_ms.get(part, float("nan")))
         base.append(_timed(baseline.answer, question)[1])
     query = {
-        "questions": len(questions), "unique_questions": len(set(questions)), "abstained": abstained,
-        "encode_ms": percentiles(encode), "search_ms": percentiles(search), "ask_ms": percentiles(ask),
+        "questions": len(questions),
+        "unique_questions": len(set(questions)),
+        "abstained": abstained,
+        "encode_ms": percentiles(encode),
+        "search_ms": percentiles(search),
+        "ask_ms": percentiles(ask),
         "ask_parts_p50_ms": {part: percentiles(values)["p50"] for part, values in parts.items()},
     }
     query["ask_to_encode_p50"] = round(query["ask_ms"]["p50"] / query["encode_ms"]["p50"], 3)
@@ -370,10 +409,15 @@ def bench_corpus(name: str, settings: Settings, embedder, questions: Sequence[st
         "corpus": str(settings.corpus_dir),
         "build": build,
         "query": query,
-        "baseline": {**baseline_build, "query_ms": baseline_query,
-                     "query_to_encode_p50": round(baseline_query["p50"] / query["encode_ms"]["p50"], 3)},
-        "hrqa_vs_baseline": {"build_seconds": round(report.seconds / baseline_build["seconds"], 3),
-                             "query_p50": round(query["ask_ms"]["p50"] / baseline_query["p50"], 3)},
+        "baseline": {
+            **baseline_build,
+            "query_ms": baseline_query,
+            "query_to_encode_p50": round(baseline_query["p50"] / query["encode_ms"]["p50"], 3),
+        },
+        "hrqa_vs_baseline": {
+            "build_seconds": round(report.seconds / baseline_build["seconds"], 3),
+            "query_p50": round(query["ask_ms"]["p50"] / baseline_query["p50"], 3),
+        },
         "engine": engine,  # dropped before the report is written; kept for later sections
     }
 
@@ -398,21 +442,36 @@ def scifact_view(beir: Path, folder: Path, records: int | None) -> Path:
 
 def cold_ask(settings: Settings, question: str, runs: int) -> dict:
     """A fresh ``hrqa ask`` process until it has printed its answer (the index is built, the OS cache warm)."""
-    command = [sys.executable, "-m", "hrqa.cli", "ask", "--corpus", str(settings.corpus_dir),
-               "--index-dir", str(settings.index_dir), "--model", settings.model, question]
+    command = [
+        sys.executable,
+        "-m",
+        "hrqa.cli",
+        "ask",
+        "--corpus",
+        str(settings.corpus_dir),
+        "--index-dir",
+        str(settings.index_dir),
+        "--model",
+        settings.model,
+        question,
+    ]
     seconds, cpu, peaks = [], [], []
     for run in range(runs):
         _note(f"cold start: hrqa ask, run {run + 1}/{runs}")
         child = run_child(command, env=_child_env(settings), cwd=ROOT, timeout=300)
         if child.returncode != 0 or not child.stdout.strip():
-            return {"available": False,
-                    "reason": f"hrqa ask exited {child.returncode}: {child.stderr.strip()[-300:]}"}
+            return {"available": False, "reason": f"hrqa ask exited {child.returncode}: {child.stderr.strip()[-300:]}"}
         seconds.append(round(child.seconds, 3))
         cpu.append(child.cpu_seconds)
         peaks.append(child.peak_rss_mb or 0.0)
-    return {"available": True, "command": "python -m hrqa.cli ask --corpus … --index-dir … QUESTION",
-            "runs_s": seconds, "median_s": round(statistics.median(seconds), 3),
-            "cpu_s_median": round(statistics.median(cpu), 3), "peak_rss_mb": max(peaks)}
+    return {
+        "available": True,
+        "command": "python -m hrqa.cli ask --corpus … --index-dir … QUESTION",
+        "runs_s": seconds,
+        "median_s": round(statistics.median(seconds), 3),
+        "cpu_s_median": round(statistics.median(cpu), 3),
+        "peak_rss_mb": max(peaks),
+    }
 
 
 def app_ready(settings: Settings, timeout: float, app: Path = APP) -> dict:
@@ -424,8 +483,9 @@ def app_ready(settings: Settings, timeout: float, app: Path = APP) -> dict:
     _note(f"app start: {app.name} --port {port}")
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         started = time.perf_counter()
-        process = subprocess.Popen([sys.executable, str(app), "--port", str(port)], cwd=ROOT,
-                                   env=_child_env(settings), stdout=out, stderr=err)
+        process = subprocess.Popen(
+            [sys.executable, str(app), "--port", str(port)], cwd=ROOT, env=_child_env(settings), stdout=out, stderr=err
+        )
         try:
             while time.perf_counter() - started < timeout:
                 if process.poll() is not None:
@@ -440,8 +500,12 @@ def app_ready(settings: Settings, timeout: float, app: Path = APP) -> dict:
                 except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
                     time.sleep(0.1)
                     continue
-                return {"available": True, "ready_s": round(time.perf_counter() - started, 3), "status": status,
-                        "rss_mb_when_ready": current_rss_mb(process.pid)}
+                return {
+                    "available": True,
+                    "ready_s": round(time.perf_counter() - started, 3),
+                    "status": status,
+                    "rss_mb_when_ready": current_rss_mb(process.pid),
+                }
             return {"available": False, "reason": f"app.py did not answer on {url} within {timeout:.0f} s"}
         finally:
             process.terminate()
@@ -461,8 +525,13 @@ def _encode(model, texts: Sequence[str], batch_size: int, sort: bool, dimension:
     out = np.zeros((len(texts), dimension), dtype=np.float32)
     for begin in range(0, len(order), batch_size):
         batch = order[begin : begin + batch_size]
-        out[batch] = model.encode([texts[i] for i in batch], batch_size=batch_size, normalize_embeddings=True,
-                                  convert_to_numpy=True, show_progress_bar=False)
+        out[batch] = model.encode(
+            [texts[i] for i in batch],
+            batch_size=batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
     return out
 
 
@@ -496,36 +565,63 @@ def embedding_speed(embedder, texts: Sequence[str], batches: Sequence[int], quer
 
     def measure(option: str, function: Callable, *arguments) -> np.ndarray:
         vectors, elapsed = _timed(function, *arguments)
-        rows.append({"option": option, "texts_per_s": round(len(texts) / (elapsed / 1000), 2),
-                     "seconds": round(elapsed / 1000, 3)})
+        rows.append(
+            {
+                "option": option,
+                "texts_per_s": round(len(texts) / (elapsed / 1000), 2),
+                "seconds": round(elapsed / 1000, 3),
+            }
+        )
         _note(f"embedding: {option}: {rows[-1]['texts_per_s']} texts/s")
         return vectors
 
-    reference = measure(f"as built: sorted by length, batch {default_batch}, {torch.get_num_threads()} threads",
-                        embedder.embed, texts)
+    reference = measure(
+        f"as built: sorted by length, batch {default_batch}, {torch.get_num_threads()} threads", embedder.embed, texts
+    )
     dimension = embedder.dimension
-    measure(f"unsorted (corpus order), batch {default_batch}", _encode, model, shuffled, default_batch, False,
-            dimension)
+    measure(
+        f"unsorted (corpus order), batch {default_batch}", _encode, model, shuffled, default_batch, False, dimension
+    )
     for batch in batches:
         measure(f"sorted, batch {batch}", _encode, model, texts, batch, True, dimension)
     for threads in sorted({1, cores}):
         with torch_threads(threads):
-            measure(f"sorted, batch {default_batch}, torch threads {threads}", _encode, model, texts,
-                    default_batch, True, dimension)
-    result = {"available": True, "texts": len(texts), "mean_chars": round(statistics.fmean(map(len, texts)), 1),
-              "cores": cores, "rows": rows, "int8": _int8_option(model, texts, default_batch, reference, measure)}
-    result["onnx"] = ({"available": True, "note": "onnxruntime is installed but no ONNX export of the model is "
-                                                  "packaged; not measured"}
-                      if importlib.util.find_spec("onnxruntime")
-                      else {"available": False, "reason": "onnxruntime is not installed (it is on PyPI but not a "
-                                                          "dependency of hrqa); not measured"})
+            measure(
+                f"sorted, batch {default_batch}, torch threads {threads}",
+                _encode,
+                model,
+                texts,
+                default_batch,
+                True,
+                dimension,
+            )
+    result = {
+        "available": True,
+        "texts": len(texts),
+        "mean_chars": round(statistics.fmean(map(len, texts)), 1),
+        "cores": cores,
+        "rows": rows,
+        "int8": _int8_option(model, texts, default_batch, reference, measure),
+    }
+    result["onnx"] = (
+        {
+            "available": True,
+            "note": "onnxruntime is installed but no ONNX export of the model is packaged; not measured",
+        }
+        if importlib.util.find_spec("onnxruntime")
+        else {
+            "available": False,
+            "reason": "onnxruntime is not installed (it is on PyPI but not a dependency of hrqa); not measured",
+        }
+    )
     result["query_encode_ms_by_threads"] = {}
     for threads in sorted({1, cores}):
         with torch_threads(threads):
             for query in queries[:5]:
                 embedder.embed_query(query)
             result["query_encode_ms_by_threads"][str(threads)] = percentiles(
-                [_timed(embedder.embed_query, query)[1] for query in queries])
+                [_timed(embedder.embed_query, query)[1] for query in queries]
+            )
     return result
 
 
@@ -536,14 +632,22 @@ def _int8_option(model, texts, batch_size, reference: np.ndarray, measure) -> di
     try:
         with warnings.catch_warnings():  # deprecated in torch, still the one int8 path installed
             warnings.simplefilter("ignore")
-            quantized = torch.ao.quantization.quantize_dynamic(copy.deepcopy(model), {torch.nn.Linear},
-                                                               dtype=torch.qint8)
+            quantized = torch.ao.quantization.quantize_dynamic(
+                copy.deepcopy(model), {torch.nn.Linear}, dtype=torch.qint8
+            )
     except (RuntimeError, AssertionError, NotImplementedError) as error:  # no int8 engine on this CPU
         return {"available": False, "reason": f"quantize_dynamic failed: {error}"}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        vectors = measure(f"int8 dynamic quantisation, sorted, batch {batch_size}",
-                          _encode, quantized, texts, batch_size, True, reference.shape[1])
+        vectors = measure(
+            f"int8 dynamic quantisation, sorted, batch {batch_size}",
+            _encode,
+            quantized,
+            texts,
+            batch_size,
+            True,
+            reference.shape[1],
+        )
     cosines = np.sum(vectors * reference, axis=1)
     # Does int8 keep the nearest passage? Each text as a query against the fp32 vectors of the others.
     fp32 = reference @ reference.T
@@ -551,8 +655,12 @@ def _int8_option(model, texts, batch_size, reference: np.ndarray, measure) -> di
     np.fill_diagonal(fp32, -np.inf)
     np.fill_diagonal(int8, -np.inf)
     same_top = float(np.mean(fp32.argmax(axis=1) == int8.argmax(axis=1)))
-    return {"available": True, "cosine_to_fp32_mean": round(float(cosines.mean()), 4),
-            "cosine_to_fp32_min": round(float(cosines.min()), 4), "same_nearest_neighbour": round(same_top, 3)}
+    return {
+        "available": True,
+        "cosine_to_fp32_mean": round(float(cosines.mean()), 4),
+        "cosine_to_fp32_min": round(float(cosines.min()), 4),
+        "same_nearest_neighbour": round(same_top, 3),
+    }
 
 
 # ----------------------------------------------------------------------------- scale (synthetic vectors)
@@ -620,26 +728,38 @@ def bench_scale(sizes: Sequence[int], types: Sequence[str], queries: int, workdi
             del index
             _note(f"scale: {size:,} vectors, {kind}: serving memory")
             served = serving_rss(path, queries_path)
-            rows.append({
-                "vectors": size, "index": kind, "build_s": round(build_ms / 1000, 3),
-                "query_ms": percentiles(times), "recall@10": round(recall_at(np.array(found), truth, 10), 4),
-                "index_mb": round(path.stat().st_size / 2**20, 1),
-                "serving_rss_mb": served.peak_rss_mb if served.returncode == 0 else None,
-                "serving_index_rss_mb": round(served.peak_rss_mb - empty.peak_rss_mb, 1)
-                if served.returncode == 0 and served.peak_rss_mb and empty.peak_rss_mb else None,
-            })
+            rows.append(
+                {
+                    "vectors": size,
+                    "index": kind,
+                    "build_s": round(build_ms / 1000, 3),
+                    "query_ms": percentiles(times),
+                    "recall@10": round(recall_at(np.array(found), truth, 10), 4),
+                    "index_mb": round(path.stat().st_size / 2**20, 1),
+                    "serving_rss_mb": served.peak_rss_mb if served.returncode == 0 else None,
+                    "serving_index_rss_mb": round(served.peak_rss_mb - empty.peak_rss_mb, 1)
+                    if served.returncode == 0 and served.peak_rss_mb and empty.peak_rss_mb
+                    else None,
+                }
+            )
             path.unlink()
         del corpus
-    return {"queries": queries, "dimension": 384, "candidates": CANDIDATES,
-            "process_without_index_rss_mb": empty.peak_rss_mb, "rows": rows,
-            "parameters": vectors.parameters()}
+    return {
+        "queries": queries,
+        "dimension": 384,
+        "candidates": CANDIDATES,
+        "process_without_index_rss_mb": empty.peak_rss_mb,
+        "rows": rows,
+        "parameters": vectors.parameters(),
+    }
 
 
 # ----------------------------------------------------------------------------- the run
 
 
-def run(plan: Plan, settings: Settings, beir: Path | None, workdir: Path,
-        checkpoint: Callable[[dict], None] | None = None) -> dict:
+def run(
+    plan: Plan, settings: Settings, beir: Path | None, workdir: Path, checkpoint: Callable[[dict], None] | None = None
+) -> dict:
     """Every section of the benchmark; returns the report (JSON-ready). ``checkpoint`` receives the report
     after each section, so a long run that is stopped still leaves its figures so far."""
     import faiss
@@ -651,11 +771,20 @@ def run(plan: Plan, settings: Settings, beir: Path | None, workdir: Path,
     report: dict = {
         "size": plan.size,
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "faiss": faiss.__version__,
-                    "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
-                    "load_average_start": [round(x, 2) for x in os.getloadavg()]},
-        "budget": {"ask_to_encode_p50": ANSWER_TO_ENCODING_BUDGET, "cold_ask_s": 4.0, "app_ready_s": 10.0,
-                   "scale_1m": {"query_p50_ms": 20.0, "recall@10": 0.95, "rss_mb": 2048}},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "faiss": faiss.__version__,
+            "torch": torch.__version__,
+            "torch_threads": torch.get_num_threads(),
+            "load_average_start": [round(x, 2) for x in os.getloadavg()],
+        },
+        "budget": {
+            "ask_to_encode_p50": ANSWER_TO_ENCODING_BUDGET,
+            "cold_ask_s": 4.0,
+            "app_ready_s": 10.0,
+            "scale_1m": {"query_p50_ms": 20.0, "recall@10": 0.95, "rss_mb": 2048},
+        },
         "sections": {},
         "corpora": {},
     }
@@ -665,12 +794,16 @@ def run(plan: Plan, settings: Settings, beir: Path | None, workdir: Path,
         """Seconds and the 1-minute load average of each section: the machine may be shared."""
         load, mark = os.getloadavg()[0], time.perf_counter()
         yield
-        report["sections"][name] = {"seconds": round(time.perf_counter() - mark, 1), "load_average_start": round(load, 2),
-                                    "load_average_end": round(os.getloadavg()[0], 2)}
+        report["sections"][name] = {
+            "seconds": round(time.perf_counter() - mark, 1),
+            "load_average_start": round(load, 2),
+            "load_average_end": round(os.getloadavg()[0], 2),
+        }
         if checkpoint:
-            checkpoint({k: v for k, v in report.items() if k != "corpora"}
-                       | {"corpora": {n: {k: v for k, v in c.items() if k != "engine"}
-                                      for n, c in report["corpora"].items()}})
+            checkpoint(
+                {k: v for k, v in report.items() if k != "corpora"}
+                | {"corpora": {n: {k: v for k, v in c.items() if k != "engine"} for n, c in report["corpora"].items()}}
+            )
 
     embedder = load_embedder(settings.model, settings.batch_size)
     seeds_settings = settings.with_(index_dir=workdir / "index-seeds")
@@ -684,8 +817,9 @@ def run(plan: Plan, settings: Settings, beir: Path | None, workdir: Path,
         if beir:
             view = scifact_view(beir, workdir / "scifact-corpus", plan.scifact_records)
             scifact_settings = settings.with_(corpus_dir=view, index_dir=workdir / "index-beir-scifact")
-            scifact = bench_corpus("scifact", scifact_settings, embedder, cycle(scifact_queries, plan.questions),
-                                   embed_sentences=False)
+            scifact = bench_corpus(
+                "scifact", scifact_settings, embedder, cycle(scifact_queries, plan.questions), embed_sentences=False
+            )
             scifact["records"] = plan.scifact_records or "all"
             report["corpora"]["scifact"] = scifact
         else:
@@ -693,8 +827,10 @@ def run(plan: Plan, settings: Settings, beir: Path | None, workdir: Path,
     report["memory"] = {"peak_rss_mb_after_corpora": peak_rss_mb()}
 
     with section("cold_start"):
-        report["cold_start"] = {"ask": cold_ask(seeds_settings, seeds_questions[0], plan.cold_runs),
-                                "app": app_ready(seeds_settings, plan.app_timeout_s)}
+        report["cold_start"] = {
+            "ask": cold_ask(seeds_settings, seeds_questions[0], plan.cold_runs),
+            "app": app_ready(seeds_settings, plan.app_timeout_s),
+        }
 
     with section("embedding"):
         texts = _embedding_texts(report, plan.embedding_texts)
@@ -740,30 +876,38 @@ def format_table(report: dict) -> str:
     """The report as plain-text tables (what ``hrqa bench`` prints)."""
     lines: list[str] = []
     machine = report["machine"]
-    lines.append(f"hrqa bench --size {report['size']} · {machine['cpus']} cores · torch {machine['torch']} "
-                 f"({machine['torch_threads']} threads) · faiss {machine['faiss']} · load average "
-                 f"{machine['load_average_start'][0]} at start, {machine.get('load_average_end', ['?'])[0]} at end")
+    lines.append(
+        f"hrqa bench --size {report['size']} · {machine['cpus']} cores · torch {machine['torch']} "
+        f"({machine['torch_threads']} threads) · faiss {machine['faiss']} · load average "
+        f"{machine['load_average_start'][0]} at start, {machine.get('load_average_end', ['?'])[0]} at end"
+    )
     lines.append("")
     lines.append("Index build")
-    lines.append(f"  {'corpus':<10}{'docs':>7}{'passages':>10}{'docs/s':>9}{'pass/s':>9}{'read s':>8}"
-                 f"{'chunk s':>9}{'embed s':>9}{'index s':>9}{'write s':>9}{'total s':>9}  │ baseline: "
-                 f"{'paras':>6}{'total s':>9}")
+    lines.append(
+        f"  {'corpus':<10}{'docs':>7}{'passages':>10}{'docs/s':>9}{'pass/s':>9}{'read s':>8}"
+        f"{'chunk s':>9}{'embed s':>9}{'index s':>9}{'write s':>9}{'total s':>9}  │ baseline: "
+        f"{'paras':>6}{'total s':>9}"
+    )
     corpora = {k: v for k, v in report["corpora"].items() if "build" in v}
     for name, corpus in corpora.items():
         build, timing, base = corpus["build"], corpus["build"]["timings_s"], corpus["baseline"]
-        lines.append(f"  {name:<10}{build['documents']:>7,}{build['passages']:>10,}{_fmt(build['documents_per_s']):>9}"
-                     f"{_fmt(build['passages_per_s']):>9}{_fmt(timing.get('read_s'), 2):>8}"
-                     f"{_fmt(timing.get('chunk_s'), 2):>9}{_fmt(timing.get('embed_s'), 2):>9}"
-                     f"{_fmt(timing.get('index_s'), 2):>9}{_fmt(timing.get('write_s'), 2):>9}"
-                     f"{_fmt(build['seconds'], 2):>9}  │ {'':>10}{base['paragraphs']:>6,}{_fmt(base['seconds'], 2):>9}")
+        lines.append(
+            f"  {name:<10}{build['documents']:>7,}{build['passages']:>10,}{_fmt(build['documents_per_s']):>9}"
+            f"{_fmt(build['passages_per_s']):>9}{_fmt(timing.get('read_s'), 2):>8}"
+            f"{_fmt(timing.get('chunk_s'), 2):>9}{_fmt(timing.get('embed_s'), 2):>9}"
+            f"{_fmt(timing.get('index_s'), 2):>9}{_fmt(timing.get('write_s'), 2):>9}"
+            f"{_fmt(build['seconds'], 2):>9}  │ {'':>10}{base['paragraphs']:>6,}{_fmt(base['seconds'], 2):>9}"
+        )
     for name, corpus in report["corpora"].items():
         if "skipped" in corpus:
             lines.append(f"  {name:<10}skipped: {corpus['skipped']}")
     lines.append("  (seeds with sentence vectors, SciFact without; baseline = read + split + embed + IndexFlatIP)")
     lines.append("")
     lines.append("Query latency, warm, in-process (ms)")
-    lines.append(f"  {'corpus':<10}{'n':>5}{'encode p50/p95':>17}{'search p50/p95':>17}{'answer p50/p95':>17}"
-                 f"{'answer/encode':>15}{'baseline p50/p95':>19}{'hrqa/baseline':>15}")
+    lines.append(
+        f"  {'corpus':<10}{'n':>5}{'encode p50/p95':>17}{'search p50/p95':>17}{'answer p50/p95':>17}"
+        f"{'answer/encode':>15}{'baseline p50/p95':>19}{'hrqa/baseline':>15}"
+    )
     for name, corpus in corpora.items():
         q, b = corpus["query"], corpus["baseline"]["query_ms"]
 
@@ -771,31 +915,41 @@ def format_table(report: dict) -> str:
             return f"{m['p50']:.1f}/{m['p95']:.1f}"
 
         mark = "ok" if q["within_budget"] else "OVER"
-        lines.append(f"  {name:<10}{q['questions']:>5}{pair(q['encode_ms']):>17}{pair(q['search_ms']):>17}"
-                     f"{pair(q['ask_ms']):>17}{q['ask_to_encode_p50']:>10.2f} {mark:<4}{pair(b):>19}"
-                     f"{corpus['hrqa_vs_baseline']['query_p50']:>15.2f}")
+        lines.append(
+            f"  {name:<10}{q['questions']:>5}{pair(q['encode_ms']):>17}{pair(q['search_ms']):>17}"
+            f"{pair(q['ask_ms']):>17}{q['ask_to_encode_p50']:>10.2f} {mark:<4}{pair(b):>19}"
+            f"{corpus['hrqa_vs_baseline']['query_p50']:>15.2f}"
+        )
         parts = q["ask_parts_p50_ms"]
-        lines.append(f"  {'':<10}answer p50 split: encode {parts['encode']:.1f} · retrieve {parts['retrieve']:.1f} · "
-                     f"extract {parts['answer']:.1f} · baseline/encode {corpus['baseline']['query_to_encode_p50']:.2f}")
+        lines.append(
+            f"  {'':<10}answer p50 split: encode {parts['encode']:.1f} · retrieve {parts['retrieve']:.1f} · "
+            f"extract {parts['answer']:.1f} · baseline/encode {corpus['baseline']['query_to_encode_p50']:.2f}"
+        )
     lines.append(f"  (budget: answer p50 ≤ {ANSWER_TO_ENCODING_BUDGET} × encode p50)")
     lines.append("")
     lines.append("Cold start and memory")
     ask = report["cold_start"]["ask"]
     if ask.get("available"):
-        lines.append(f"  hrqa ask, fresh process to first answer: median {ask['median_s']:.2f} s "
-                     f"(runs {', '.join(f'{s:.2f}' for s in ask['runs_s'])}; budget 4 s), "
-                     f"CPU {ask['cpu_s_median']:.2f} s, peak RSS {ask['peak_rss_mb']:.0f} MB")
+        lines.append(
+            f"  hrqa ask, fresh process to first answer: median {ask['median_s']:.2f} s "
+            f"(runs {', '.join(f'{s:.2f}' for s in ask['runs_s'])}; budget 4 s), "
+            f"CPU {ask['cpu_s_median']:.2f} s, peak RSS {ask['peak_rss_mb']:.0f} MB"
+        )
     else:
         lines.append(f"  hrqa ask: not available ({ask['reason']})")
     app = report["cold_start"]["app"]
     if app.get("available"):
-        lines.append(f"  app.py start until http://127.0.0.1:PORT/ answers: {app['ready_s']:.2f} s (budget 10 s), "
-                     f"RSS {_fmt(app.get('rss_mb_when_ready'), 0)} MB")
+        lines.append(
+            f"  app.py start until http://127.0.0.1:PORT/ answers: {app['ready_s']:.2f} s (budget 10 s), "
+            f"RSS {_fmt(app.get('rss_mb_when_ready'), 0)} MB"
+        )
     else:
         lines.append(f"  app.py ready: {app['reason']}")
     memory = report["memory"]
-    lines.append(f"  peak RSS of this process: {memory['peak_rss_mb_after_corpora']:.0f} MB after both corpora "
-                 f"(model, indexes, baseline); {memory['peak_rss_mb_bench_process']:.0f} MB after the scale section")
+    lines.append(
+        f"  peak RSS of this process: {memory['peak_rss_mb_after_corpora']:.0f} MB after both corpora "
+        f"(model, indexes, baseline); {memory['peak_rss_mb_bench_process']:.0f} MB after the scale section"
+    )
     lines.append("")
     embedding = report["embedding"]
     lines.append("Embedding throughput (build path)")
@@ -805,32 +959,48 @@ def format_table(report: dict) -> str:
             lines.append(f"  {row['option']:<58}{row['texts_per_s']:>8.1f} texts/s")
         int8 = embedding["int8"]
         if int8.get("available"):
-            lines.append(f"  int8 vs fp32: cosine mean {int8['cosine_to_fp32_mean']:.4f} (min "
-                         f"{int8['cosine_to_fp32_min']:.4f}), same nearest passage {int8['same_nearest_neighbour']:.1%}")
+            lines.append(
+                f"  int8 vs fp32: cosine mean {int8['cosine_to_fp32_mean']:.4f} (min "
+                f"{int8['cosine_to_fp32_min']:.4f}), same nearest passage {int8['same_nearest_neighbour']:.1%}"
+            )
         else:
             lines.append(f"  int8: {int8['reason']}")
         onnx = embedding["onnx"]
         lines.append(f"  ONNX: {onnx.get('reason') or onnx.get('note')}")
         for threads, figures in embedding.get("query_encode_ms_by_threads", {}).items():
-            lines.append(f"  one query, torch threads {threads}: p50 {figures['p50']:.1f} ms, p95 {figures['p95']:.1f} ms")
+            lines.append(
+                f"  one query, torch threads {threads}: p50 {figures['p50']:.1f} ms, p95 {figures['p95']:.1f} ms"
+            )
     else:
         lines.append(f"  not available ({embedding['reason']})")
     lines.append("")
     scale = report["scale"]
-    lines.append(f"Vector index scale: synthetic normalised vectors, dimension {scale['dimension']}, "
-                 f"{scale['queries']} queries, {scale['candidates']} rows per query as retrieval asks")
-    lines.append(f"  {'vectors':>10} {'index':<7}{'build s':>9}{'p50 ms':>8}{'p95 ms':>8}{'recall@10':>11}"
-                 f"{'file MB':>9}{'serving RSS MB':>16}{'of which index':>16}")
+    lines.append(
+        f"Vector index scale: synthetic normalised vectors, dimension {scale['dimension']}, "
+        f"{scale['queries']} queries, {scale['candidates']} rows per query as retrieval asks"
+    )
+    lines.append(
+        f"  {'vectors':>10} {'index':<7}{'build s':>9}{'p50 ms':>8}{'p95 ms':>8}{'recall@10':>11}"
+        f"{'file MB':>9}{'serving RSS MB':>16}{'of which index':>16}"
+    )
     for row in scale["rows"]:
-        lines.append(f"  {row['vectors']:>10,} {row['index']:<7}{row['build_s']:>9.1f}{row['query_ms']['p50']:>8.2f}"
-                     f"{row['query_ms']['p95']:>8.2f}{row['recall@10']:>11.3f}{row['index_mb']:>9.1f}"
-                     f"{_fmt(row['serving_rss_mb'], 0):>16}{_fmt(row['serving_index_rss_mb'], 0):>16}")
-    lines.append(f"  (a process with numpy, faiss and hrqa imported and no index: "
-                 f"{scale['process_without_index_rss_mb']:.0f} MB; parameters: {scale['parameters']})")
+        lines.append(
+            f"  {row['vectors']:>10,} {row['index']:<7}{row['build_s']:>9.1f}{row['query_ms']['p50']:>8.2f}"
+            f"{row['query_ms']['p95']:>8.2f}{row['recall@10']:>11.3f}{row['index_mb']:>9.1f}"
+            f"{_fmt(row['serving_rss_mb'], 0):>16}{_fmt(row['serving_index_rss_mb'], 0):>16}"
+        )
+    lines.append(
+        f"  (a process with numpy, faiss and hrqa imported and no index: "
+        f"{scale['process_without_index_rss_mb']:.0f} MB; parameters: {scale['parameters']})"
+    )
     lines.append("")
-    lines.append("Sections (seconds, 1-minute load average at start → end): " + "; ".join(
-        f"{name} {v['seconds']:.0f} s ({v['load_average_start']:.1f} → {v['load_average_end']:.1f})"
-        for name, v in report.get("sections", {}).items()))
+    lines.append(
+        "Sections (seconds, 1-minute load average at start → end): "
+        + "; ".join(
+            f"{name} {v['seconds']:.0f} s ({v['load_average_start']:.1f} → {v['load_average_end']:.1f})"
+            for name, v in report.get("sections", {}).items()
+        )
+    )
     lines.append(f"measured in {report['seconds']:.0f} s; repeat with: hrqa bench --size {report['size']} --json FILE")
     return "\n".join(lines)
 
@@ -863,4 +1033,3 @@ def main(args: argparse.Namespace) -> int:
     if target:
         print(f"figures written to {target}")
     return 0
-

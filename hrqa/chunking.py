@@ -217,7 +217,7 @@ def _fold(text: str, span: Span) -> str:
 
 def _passage(document: Document, units: list[Unit], window: list[int], heading: str) -> Passage:
     span = Span(units[window[0]].span.start, units[window[-1]].span.end)
-    digest = hashlib.sha1(f"{document.id}\0{span.start}\0{document.text[span.start:span.end]}".encode()).hexdigest()
+    digest = hashlib.sha1(f"{document.id}\0{span.start}\0{document.text[span.start : span.end]}".encode()).hexdigest()
     return Passage(
         id=digest[:16],
         doc=document.id,

@@ -51,8 +51,9 @@ def cmd_index(args: argparse.Namespace) -> int:
     settings = _settings(args)
     progress = _ProgressLine()
     try:
-        report = build_index(settings, load_embedder(settings.model, settings.batch_size), progress,
-                             wait_for_lock=args.wait)
+        report = build_index(
+            settings, load_embedder(settings.model, settings.batch_size), progress, wait_for_lock=args.wait
+        )
     finally:
         progress.close()
     for warning in report.warnings:
@@ -123,17 +124,34 @@ def cmd_find(args: argparse.Namespace) -> int:
     result = engine.find(" ".join(args.term))
     if args.json:
         index = engine.index
-        print(json.dumps({
-            "term": result.term, "documents_searched": result.documents_searched, "counts": result.counts,
-            "mentions": [{"doc": m.doc, "start": m.span.start, "end": m.span.end,
-                          "context": index.text(m.doc, m.context)} for m in result.mentions],
-        }, ensure_ascii=False, indent=1))
+        print(
+            json.dumps(
+                {
+                    "term": result.term,
+                    "documents_searched": result.documents_searched,
+                    "counts": result.counts,
+                    "mentions": [
+                        {
+                            "doc": m.doc,
+                            "start": m.span.start,
+                            "end": m.span.end,
+                            "context": index.text(m.doc, m.context),
+                        }
+                        for m in result.mentions
+                    ],
+                },
+                ensure_ascii=False,
+                indent=1,
+            )
+        )
         return 0
     if not result.mentions:
         print(f"searched {result.documents_searched} documents, no match for {result.term!r}")
         return 0
-    print(f"{len(result.mentions)} mentions of {result.term!r} in {len(result.counts)} of "
-          f"{result.documents_searched} documents")
+    print(
+        f"{len(result.mentions)} mentions of {result.term!r} in {len(result.counts)} of "
+        f"{result.documents_searched} documents"
+    )
     for doc, count in sorted(result.counts.items(), key=lambda kv: -kv[1]):
         print(f"  {count:4d}  {doc}  {engine.document(doc).title}")
     print()
@@ -149,8 +167,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     if args.beir:
-        report = evaluation.run_beir(Path(args.beir), settings, split=args.split, limit=args.limit,
-                                     index_dir=Path(args.beir_index) if args.beir_index else None)
+        report = evaluation.run_beir(
+            Path(args.beir),
+            settings,
+            split=args.split,
+            limit=args.limit,
+            index_dir=Path(args.beir_index) if args.beir_index else None,
+        )
     else:
         if not args.questions:
             raise HrqaError("give a questions file (dev.jsonl format) or --beir DIR")
@@ -173,8 +196,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from hrqa import ui
 
-    return ui.serve(host=args.host, port=args.port, insecure=args.insecure,
-                    corpus_dir=args.corpus, index_dir=args.index_dir)
+    return ui.serve(
+        host=args.host, port=args.port, insecure=args.insecure, corpus_dir=args.corpus, index_dir=args.index_dir
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -214,8 +238,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default="test", help="qrels split for --beir (test or train)")
     p.add_argument("--limit", type=int, default=None, help="only the first N queries")
     p.add_argument("--beir-index", help="index folder for the BEIR corpus (default: index-beir-<name>)")
-    p.add_argument("--baselines", action="store_true",
-                   help="also measure dense-FAISS and bm25s over paragraphs on the same questions")
+    p.add_argument(
+        "--baselines",
+        action="store_true",
+        help="also measure dense-FAISS and bm25s over paragraphs on the same questions",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_eval)
 

@@ -161,7 +161,7 @@ def jsonl_documents(text: str, relative: str, catalog: dict[str, dict]):
             record = json.loads(line)
             record_id, body = str(record["_id"]), record["text"]
         except (ValueError, KeyError, TypeError):
-            raise _Skip(f"line {number} is not a {{\"_id\", \"title\", \"text\"}} record") from None
+            raise _Skip(f'line {number} is not a {{"_id", "title", "text"}} record') from None
         if not isinstance(body, str) or not body.strip():
             continue
         doc_id = f"{relative}#{record_id}"
@@ -196,7 +196,9 @@ def pdf_text(data: bytes) -> str:
 
 class _VisibleText(HTMLParser):
     HIDDEN = frozenset({"script", "style", "head", "noscript", "template"})
-    BLOCKS = frozenset({"p", "div", "br", "li", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "section", "article", "ul", "ol"})
+    BLOCKS = frozenset(
+        {"p", "div", "br", "li", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "section", "article", "ul", "ol"}
+    )
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
@@ -256,7 +258,9 @@ def load_catalog(path: Path) -> tuple[dict[str, dict], list[CorpusWarning]]:
             elif key == "date":
                 date = _iso_date(value)
                 if date is None:
-                    warnings.append(CorpusWarning(path.name, f"entry {doc_id!r}: date {value!r} is not ISO (YYYY-MM-DD)"))
+                    warnings.append(
+                        CorpusWarning(path.name, f"entry {doc_id!r}: date {value!r} is not ISO (YYYY-MM-DD)")
+                    )
                 else:
                     clean["date"] = date
             elif isinstance(value, str) and value.strip():
@@ -273,8 +277,11 @@ def _iso_date(value) -> str | None:
     if isinstance(value, dt.date):
         return value.isoformat()
     if isinstance(value, str):
-        for parse in (dt.date.fromisoformat, lambda v: dt.datetime.strptime(v, "%Y-%m").date(),
-                      lambda v: dt.datetime.strptime(v, "%Y").date()):
+        for parse in (
+            dt.date.fromisoformat,
+            lambda v: dt.datetime.strptime(v, "%Y-%m").date(),
+            lambda v: dt.datetime.strptime(v, "%Y").date(),
+        ):
             try:
                 parse(value)
                 return value

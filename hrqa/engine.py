@@ -26,8 +26,11 @@ ANSWER_PASSAGES = 8
 DIVERSITY_MIN_RELATIVE = 0.6
 #: ... and when the question itself asks across sources ("how do the documents ...", "portrayed")
 DIVERSITY_MIN_RELATIVE_COMPARATIVE = 0.3
-_ACROSS = re.compile(r"\b(documents|sources|across|compare|comparison|perspectives?|portray(?:ed|s)?|views?|"
-                     r"differ|disagree|both|each side|sides|according to (?:the )?(?:different|various))\b", re.IGNORECASE)
+_ACROSS = re.compile(
+    r"\b(documents|sources|across|compare|comparison|perspectives?|portray(?:ed|s)?|views?|"
+    r"differ|disagree|both|each side|sides|according to (?:the )?(?:different|various))\b",
+    re.IGNORECASE,
+)
 
 
 def asks_across_sources(question: str) -> bool:
@@ -36,7 +39,27 @@ def asks_across_sources(question: str) -> bool:
 
 
 #: words that point back at an earlier question ("Who hosted it?")
-_REFERRING = frozenset(["it", "its", "they", "them", "their", "theirs", "this", "that", "these", "those", "he", "him", "his", "she", "her", "there", "such"])
+_REFERRING = frozenset(
+    [
+        "it",
+        "its",
+        "they",
+        "them",
+        "their",
+        "theirs",
+        "this",
+        "that",
+        "these",
+        "those",
+        "he",
+        "him",
+        "his",
+        "she",
+        "her",
+        "there",
+        "such",
+    ]
+)
 
 
 def clean_question(question: str, limit: int) -> str:
@@ -44,15 +67,17 @@ def clean_question(question: str, limit: int) -> str:
     if not isinstance(question, str):
         raise QuestionError("the question must be text")
     if len(question) > 4 * limit:  # refuse a huge paste at once rather than clean it character by character
-        raise QuestionError(f"the question has {len(question)} characters, over the limit of {limit} "
-                            "(setting max_question_chars)")
+        raise QuestionError(
+            f"the question has {len(question)} characters, over the limit of {limit} (setting max_question_chars)"
+        )
     cleaned = "".join(" " if unicodedata.category(c).startswith("C") and c not in "\u200d" else c for c in question)
     cleaned = " ".join(cleaned.split())
     if not cleaned:
         raise QuestionError("the question is empty; type a question")
     if len(cleaned) > limit:
-        raise QuestionError(f"the question has {len(cleaned)} characters, over the limit of {limit} "
-                            "(setting max_question_chars)")
+        raise QuestionError(
+            f"the question has {len(cleaned)} characters, over the limit of {limit} (setting max_question_chars)"
+        )
     return cleaned
 
 
@@ -80,8 +105,10 @@ class Status:
     stale: str | None = None
 
     def line(self) -> str:
-        text = (f"{self.documents} documents · {self.passages} passages · model {self.model} · "
-                f"built {self.built_at} · index {self.index_id}")
+        text = (
+            f"{self.documents} documents · {self.passages} passages · model {self.model} · "
+            f"built {self.built_at} · index {self.index_id}"
+        )
         return text + (f" · STALE: {self.stale}" if self.stale else "")
 
 
@@ -95,8 +122,14 @@ class Engine:
         self._rebuild_guard = threading.Lock()
 
     @classmethod
-    def open(cls, settings: Settings | None = None, *, embedder: Embedder | None = None,
-             build: str = "never", progress: store.BuildProgress | None = None) -> Engine:
+    def open(
+        cls,
+        settings: Settings | None = None,
+        *,
+        embedder: Embedder | None = None,
+        build: str = "never",
+        progress: store.BuildProgress | None = None,
+    ) -> Engine:
         """Open the index of ``settings``.
 
         ``build``: "never" (raise when missing or stale), "missing" (build only when missing or
@@ -130,8 +163,15 @@ class Engine:
             raise IndexMissingError(f"no index in {self.settings.index_dir}; build it with: hrqa index")
         return self._index
 
-    def ask(self, question: str, k: int | None = None, *, history: Sequence[str] = (),
-            docs: Sequence[str] | None = None, kinds: Sequence[str] | None = None) -> Answer:
+    def ask(
+        self,
+        question: str,
+        k: int | None = None,
+        *,
+        history: Sequence[str] = (),
+        docs: Sequence[str] | None = None,
+        kinds: Sequence[str] | None = None,
+    ) -> Answer:
         """Answer a question with sentences quoted from the corpus, or abstain."""
         started = time.perf_counter()
         index = self.index  # hold this snapshot for the whole question, whatever a rebuild does
@@ -139,8 +179,9 @@ class Engine:
         if k < 1:
             raise QuestionError("k must be at least 1")
         question = clean_question(question, self.settings.max_question_chars)
-        searched = contextualise(question, [clean_question(h, 10 * self.settings.max_question_chars)
-                                            for h in history if h and h.strip()])
+        searched = contextualise(
+            question, [clean_question(h, 10 * self.settings.max_question_chars) for h in history if h and h.strip()]
+        )
         timings: dict[str, float] = {}
         mark = time.perf_counter()
         query_vector = self.embedder.embed_query(searched)
@@ -187,7 +228,13 @@ class Engine:
     def status(self) -> Status:
         index = self.index
         counts = index.manifest["counts"]
-        return Status(index_id=index.id, documents=counts["documents"], passages=counts["passages"],
-                      sentences=counts["sentences"], model=index.model, built_at=index.manifest["built_at"],
-                      index_type=index.manifest["index_type"],
-                      stale=store.staleness(index, self.settings, None))
+        return Status(
+            index_id=index.id,
+            documents=counts["documents"],
+            passages=counts["passages"],
+            sentences=counts["sentences"],
+            model=index.model,
+            built_at=index.manifest["built_at"],
+            index_type=index.manifest["index_type"],
+            stale=store.staleness(index, self.settings, None),
+        )

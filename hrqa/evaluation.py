@@ -65,8 +65,15 @@ def judge(record: dict, result: dict, k: int = 5) -> dict:
 
 def summarise(verdicts: list[dict]) -> dict:
     """Means of each measure, overall and per kind."""
-    measures = ["hit@5", "answer", "top1_passage", "top1_sentence", "coverage", "correct_abstention",
-                "false_abstention"]
+    measures = [
+        "hit@5",
+        "answer",
+        "top1_passage",
+        "top1_sentence",
+        "coverage",
+        "correct_abstention",
+        "false_abstention",
+    ]
 
     def means(rows: list[dict]) -> dict:
         out = {}
@@ -97,10 +104,17 @@ def run_questions(engine, path: Path, k: int = 5) -> dict:
         if verdict.get("false_abstention") or verdict.get("coverage", 1.0) < 1.0:
             failed.append("abstained" if verdict.get("false_abstention") else "coverage")
         if failed:
-            misses.append({"id": record.get("id"), "kind": record["kind"], "failed": failed,
-                           "question": record["question"], "gold": record.get("answer"),
-                           "got": " ".join(" ".join(s["text"].split()) for s in result["answer"])[:300],
-                           "confidence": result.get("confidence")})
+            misses.append(
+                {
+                    "id": record.get("id"),
+                    "kind": record["kind"],
+                    "failed": failed,
+                    "question": record["question"],
+                    "gold": record.get("answer"),
+                    "got": " ".join(" ".join(s["text"].split()) for s in result["answer"])[:300],
+                    "confidence": result.get("confidence"),
+                }
+            )
     report = summarise(verdicts)
     report["questions"] = len(questions)
     report["latency_ms_p50"] = round(statistics.median(latencies), 1) if latencies else None
@@ -116,8 +130,12 @@ def run_baselines(engine, path: Path, k: int = 5) -> dict:
     import faiss
     import numpy as np
 
-    paragraphs = [(doc.id, block) for doc in engine.index.documents.values()
-                  for block in (b.strip() for b in doc.text.split("\n\n")) if block]
+    paragraphs = [
+        (doc.id, block)
+        for doc in engine.index.documents.values()
+        for block in (b.strip() for b in doc.text.split("\n\n"))
+        if block
+    ]
     texts = [text for _, text in paragraphs]
     vectors = engine.embedder.embed(texts)
     dense = faiss.IndexFlatIP(vectors.shape[1])
@@ -133,15 +151,21 @@ def run_baselines(engine, path: Path, k: int = 5) -> dict:
                 _, ids = dense.search(engine.embedder.embed_query(record["question"]).reshape(1, -1), k)
                 ranked = [int(i) for i in ids[0] if i >= 0]
             else:
-                ids, _ = lexical.retrieve(bm25s.tokenize([record["question"]], stopwords="en", show_progress=False),
-                                          k=min(k, len(texts)), show_progress=False)
+                ids, _ = lexical.retrieve(
+                    bm25s.tokenize([record["question"]], stopwords="en", show_progress=False),
+                    k=min(k, len(texts)),
+                    show_progress=False,
+                )
                 ranked = [int(i) for i in ids[0]]
             gold = fold(record["answer"])
             found = [gold in fold(texts[i]) for i in ranked]
             hit.append(any(found))
             top.append(bool(found) and found[0])
-        figures[name] = {"hit@5": round(float(np.mean(hit)), 3), "top1_passage": round(float(np.mean(top)), 3),
-                         "questions": len(questions)}
+        figures[name] = {
+            "hit@5": round(float(np.mean(hit)), 3),
+            "top1_passage": round(float(np.mean(top)), 3),
+            "questions": len(questions),
+        }
     return figures
 
 
@@ -172,8 +196,15 @@ def load_qrels(path: Path) -> dict[str, dict[str, int]]:
     return dict(qrels)
 
 
-def run_beir(folder: Path, settings, split: str = "test", limit: int | None = None,
-             index_dir: Path | None = None, candidates: int = 300, **search_options) -> dict:
+def run_beir(
+    folder: Path,
+    settings,
+    split: str = "test",
+    limit: int | None = None,
+    index_dir: Path | None = None,
+    candidates: int = 300,
+    **search_options,
+) -> dict:
     """Index a BEIR corpus into its own index folder and score retrieval on a qrels split."""
     from hrqa import retrieval
     from hrqa.engine import Engine
@@ -211,8 +242,9 @@ def run_beir(folder: Path, settings, split: str = "test", limit: int | None = No
     for query_id in query_ids:
         mark = time.perf_counter()
         vectors[query_id] = engine.embedder.embed_query(queries[query_id])
-        hits = retrieval.search(engine.index, vectors[query_id], queries[query_id],
-                                candidates, candidates=candidates, **search_options)
+        hits = retrieval.search(
+            engine.index, vectors[query_id], queries[query_id], candidates, candidates=candidates, **search_options
+        )
         ranked = [doc.split("#", 1)[1] for doc, _ in retrieval.document_ranking(hits)]
         latencies.append((time.perf_counter() - mark) * 1000)
         ndcgs.append(ndcg_at_k(ranked, qrels[query_id], 10))
@@ -220,12 +252,16 @@ def run_beir(folder: Path, settings, split: str = "test", limit: int | None = No
     latencies.sort()
     # The same index, one retriever at a time and reciprocal-rank fusion: the parts beside the whole.
     variants = {}
-    for name, options in (("dense only", {"dense_weight": 1.0}), ("bm25 only", {"dense_weight": 0.0}),
-                          ("rrf k=60", {"method": retrieval.Fusion.RRF})):
+    for name, options in (
+        ("dense only", {"dense_weight": 1.0}),
+        ("bm25 only", {"dense_weight": 0.0}),
+        ("rrf k=60", {"method": retrieval.Fusion.RRF}),
+    ):
         scores = []
         for query_id in query_ids:
-            hits = retrieval.search(engine.index, vectors[query_id], queries[query_id], candidates,
-                                    candidates=candidates, **options)
+            hits = retrieval.search(
+                engine.index, vectors[query_id], queries[query_id], candidates, candidates=candidates, **options
+            )
             ranked = [doc.split("#", 1)[1] for doc, _ in retrieval.document_ranking(hits)]
             scores.append(ndcg_at_k(ranked, qrels[query_id], 10))
         variants[name] = round(statistics.fmean(scores), 4) if scores else None
@@ -259,8 +295,10 @@ def format_report(report: dict) -> str:
         cells = [kind, str(n)] + [("" if k not in figures else f"{figures[k]:.2f}") for k in keys]
         lines.append("  ".join(f"{c:>10}" for c in cells))
     for name, figures in report.get("baselines", {}).items():
-        lines.append(f"{'baseline':>10}  {figures['questions']:>10}  {figures['hit@5']:>10.2f}  {'':>10}  "
-                     f"{figures['top1_passage']:>10.2f}  {name}")
+        lines.append(
+            f"{'baseline':>10}  {figures['questions']:>10}  {figures['hit@5']:>10.2f}  {'':>10}  "
+            f"{figures['top1_passage']:>10.2f}  {name}"
+        )
     if report["misses"]:
         lines += ["", "misses:"]
         for miss in report["misses"]:

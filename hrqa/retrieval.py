@@ -77,14 +77,20 @@ def fuse(
         return Scored(rows, np.zeros(0, np.float32), dense_rank, lexical_rank)
     if method is Fusion.RRF:
         fused = np.array(
-            [(1.0 / (RRF_K + dense_rank[r] + 1) if r in dense_rank else 0.0)
-             + (1.0 / (RRF_K + lexical_rank[r] + 1) if r in lexical_rank else 0.0) for r in rows],
-            dtype=np.float32)
+            [
+                (1.0 / (RRF_K + dense_rank[r] + 1) if r in dense_rank else 0.0)
+                + (1.0 / (RRF_K + lexical_rank[r] + 1) if r in lexical_rank else 0.0)
+                for r in rows
+            ],
+            dtype=np.float32,
+        )
     else:
         dense_n = dict(zip(dense_rows.tolist(), minmax(dense_scores).tolist()))
         lexical_n = dict(zip(lexical_rows.tolist(), _scale_lexical(lexical_scores).tolist()))
-        fused = np.array([dense_weight * dense_n.get(int(r), 0.0) + (1 - dense_weight) * lexical_n.get(int(r), 0.0)
-                          for r in rows], dtype=np.float32)
+        fused = np.array(
+            [dense_weight * dense_n.get(int(r), 0.0) + (1 - dense_weight) * lexical_n.get(int(r), 0.0) for r in rows],
+            dtype=np.float32,
+        )
     order = np.argsort(-fused, kind="stable")
     return Scored(rows[order], fused[order], dense_rank, lexical_rank)
 
@@ -97,14 +103,17 @@ def _scale_lexical(scores: np.ndarray) -> np.ndarray:
     return (scores / top).astype(np.float32) if top > 0 else np.zeros_like(scores, dtype=np.float32)
 
 
-def allowed_rows(index: Index, docs: Iterable[str] | None = None, kinds: Iterable[str] | None = None) -> np.ndarray | None:
+def allowed_rows(
+    index: Index, docs: Iterable[str] | None = None, kinds: Iterable[str] | None = None
+) -> np.ndarray | None:
     """Boolean mask of passages in the chosen documents and kinds of source; None means all."""
     docs = set(docs or ())
     kinds = set(kinds or ())
     if not docs and not kinds:
         return None
     chosen = {
-        d.id for d in index.documents.values()
+        d.id
+        for d in index.documents.values()
         if (not docs or d.id in docs) and (not kinds or (d.kind or "unknown") in kinds)
     }
     return np.array([p.doc in chosen for p in index.passages], dtype=bool)
@@ -130,14 +139,19 @@ def search(
     lexical_rows = lexical_rows[lexical_all[lexical_rows] > 0]
     scored = fuse(dense_rows, dense_scores, lexical_rows, lexical_all[lexical_rows], method, dense_weight)
     return [
-        Hit(passage=index.passages[int(r)], score=float(s),
-            dense_rank=scored.dense_rank.get(int(r)), lexical_rank=scored.lexical_rank.get(int(r)))
+        Hit(
+            passage=index.passages[int(r)],
+            score=float(s),
+            dense_rank=scored.dense_rank.get(int(r)),
+            lexical_rank=scored.lexical_rank.get(int(r)),
+        )
         for r, s in zip(scored.rows[:k], scored.scores[:k])
     ]
 
 
-def dense_candidates(index: Index, query_vector: np.ndarray, candidates: int,
-                     mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+def dense_candidates(
+    index: Index, query_vector: np.ndarray, candidates: int, mask: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
     """Rows and cosine scores of the nearest passages (exact when filtering or small)."""
     if mask is not None or index.manifest.get("index_type", "flat") == "flat":
         scores = index.passage_vectors @ query_vector
@@ -206,8 +220,13 @@ def find_mentions(index: Index, term: str, docs: Iterable[str] | None = None) ->
     mentions: list[Mention] = []
     for document in scope:
         for match in pattern.finditer(document.text):
-            mentions.append(Mention(document.id, Span(match.start(), match.end()),
-                                    _line_around(document.text, match.start(), match.end())))
+            mentions.append(
+                Mention(
+                    document.id,
+                    Span(match.start(), match.end()),
+                    _line_around(document.text, match.start(), match.end()),
+                )
+            )
     return FindResult(term, len(scope), tuple(mentions))
 
 

@@ -235,7 +235,9 @@ def load_index(index_dir: Path, verify: bool = True) -> Index:
     try:
         return _read_snapshot(root, manifest)
     except (OSError, ValueError, KeyError, IndexError, TypeError, AttributeError, RuntimeError) as error:
-        raise IndexCorruptError(f"cannot read index {root} ({error.__class__.__name__}: {error}); {REBUILD_HINT}") from None
+        raise IndexCorruptError(
+            f"cannot read index {root} ({error.__class__.__name__}: {error}); {REBUILD_HINT}"
+        ) from None
 
 
 def _read_snapshot(root: Path, manifest: dict) -> Index:
@@ -244,8 +246,14 @@ def _read_snapshot(root: Path, manifest: dict) -> Index:
     ids = [d.id for d in documents]
     p = store["passages"]
     passages = [
-        Passage(id=p["id"][i], doc=ids[p["doc"][i]], span=Span(p["start"][i], p["end"][i]),
-                first_sentence=p["first"][i], last_sentence=p["last"][i], heading=p["heading"][i])
+        Passage(
+            id=p["id"][i],
+            doc=ids[p["doc"][i]],
+            span=Span(p["start"][i], p["end"][i]),
+            first_sentence=p["first"][i],
+            last_sentence=p["last"][i],
+            heading=p["heading"][i],
+        )
         for i in range(len(p["id"]))
     ]
     s = store["sentences"]
@@ -259,8 +267,9 @@ def _read_snapshot(root: Path, manifest: dict) -> Index:
             sentence_rows[doc] = i
             position = 0
             previous = doc
-        sentences.append(Sentence(doc=doc, span=Span(s["start"][i], s["end"][i]), position=position,
-                                  is_list_item=bool(s["item"][i])))
+        sentences.append(
+            Sentence(doc=doc, span=Span(s["start"][i], s["end"][i]), position=position, is_list_item=bool(s["item"][i]))
+        )
         position += 1
     passage_vectors = np.load(root / "passages.npy")
     sentence_vectors = np.load(root / "sentences.npy") if (root / "sentences.npy").exists() else None
@@ -288,8 +297,10 @@ def staleness(index: Index, settings: Settings, model_fingerprint: str | None) -
     """Why ``index`` does not match the corpus folder, model and settings; None when it does."""
     manifest = index.manifest
     if model_fingerprint is not None and manifest["model"]["fingerprint"] != model_fingerprint:
-        return (f"index was built with model {manifest['model']['name']} "
-                f"({manifest['model']['fingerprint']}), not the configured {settings.model}; {REBUILD_HINT}")
+        return (
+            f"index was built with model {manifest['model']['name']} "
+            f"({manifest['model']['fingerprint']}), not the configured {settings.model}; {REBUILD_HINT}"
+        )
     if manifest["chunking"] != settings.chunking:
         return f"chunking settings changed since the index was built; {REBUILD_HINT}"
     current = corpus_fingerprint(settings.corpus_dir)
@@ -298,8 +309,11 @@ def staleness(index: Index, settings: Settings, model_fingerprint: str | None) -
         added = sorted(set(current) - set(built))
         removed = sorted(set(built) - set(current))
         changed = sorted(k for k in set(current) & set(built) if current[k] != built[k])
-        parts = [f"{label} {', '.join(items[:3])}" for label, items in
-                 (("added", added), ("changed", changed), ("removed", removed)) if items]
+        parts = [
+            f"{label} {', '.join(items[:3])}"
+            for label, items in (("added", added), ("changed", changed), ("removed", removed))
+            if items
+        ]
         return f"corpus changed since the index was built ({'; '.join(parts)}); {REBUILD_HINT}"
     return None
 
@@ -334,9 +348,11 @@ def build_index(
             reasons = "; ".join(str(w) for w in corpus.warnings[:3])
             more = f" and {len(corpus.warnings) - 3} more" if len(corpus.warnings) > 3 else ""
             supported = ", ".join(sorted(corpus_module.SUPPORTED_SUFFIXES))
-            raise CorpusError(f"no documents to index in {settings.corpus_dir}"
-                              + (f" ({reasons}{more})" if reasons else f"; add {supported} files to it")
-                              + " or pass --corpus DIR")
+            raise CorpusError(
+                f"no documents to index in {settings.corpus_dir}"
+                + (f" ({reasons}{more})" if reasons else f"; add {supported} files to it")
+                + " or pass --corpus DIR"
+            )
         timings["read_s"] = time.perf_counter() - started
 
         mark = time.perf_counter()
@@ -361,13 +377,22 @@ def build_index(
 
         mark = time.perf_counter()
         passage_vectors, passages_embedded = _vectors_for(
-            passage_texts, passage_hashes, previous and (previous.passage_hashes, previous.passage_vectors),
-            embedder, lambda done, total: progress("embedding passages", done, total))
+            passage_texts,
+            passage_hashes,
+            previous and (previous.passage_hashes, previous.passage_vectors),
+            embedder,
+            lambda done, total: progress("embedding passages", done, total),
+        )
         if embed_sentences:
             sentence_vectors, sentences_embedded = _vectors_for(
-                sentence_texts, sentence_hashes,
-                previous and previous.sentence_vectors is not None and (previous.sentence_hashes, previous.sentence_vectors),
-                embedder, lambda done, total: progress("embedding sentences", done, total))
+                sentence_texts,
+                sentence_hashes,
+                previous
+                and previous.sentence_vectors is not None
+                and (previous.sentence_hashes, previous.sentence_vectors),
+                embedder,
+                lambda done, total: progress("embedding sentences", done, total),
+            )
         else:
             sentence_vectors, sentences_embedded = None, 0
         timings["embed_s"] = time.perf_counter() - mark
@@ -379,8 +404,11 @@ def build_index(
         timings["index_s"] = time.perf_counter() - mark
 
         mark = time.perf_counter()
-        build_id = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S") + "-" + _text_hash(
-            "".join(passage_hashes) + embedder.fingerprint + str(time.time_ns()))[:8]
+        build_id = (
+            dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
+            + "-"
+            + _text_hash("".join(passage_hashes) + embedder.fingerprint + str(time.time_ns()))[:8]
+        )
         manifest = {
             "format_version": FORMAT_VERSION,
             "id": build_id,
@@ -391,8 +419,12 @@ def build_index(
             "corpus_dir": str(settings.corpus_dir),
             "corpus_files": corpus_files,
             "documents": new_docs,
-            "counts": {"documents": len(documents), "passages": len(all_passages), "sentences": len(all_sentences),
-                       "boilerplate_lines": len(corpus.boilerplate)},
+            "counts": {
+                "documents": len(documents),
+                "passages": len(all_passages),
+                "sentences": len(all_sentences),
+                "boilerplate_lines": len(corpus.boilerplate),
+            },
             "sentence_vectors": sentence_vectors is not None,
         }
         store = {
@@ -415,8 +447,9 @@ def build_index(
                 "hash": sentence_hashes,
             },
         }
-        write_snapshot(index_dir, manifest, store, passage_vectors, sentence_vectors, vector_index, lexical,
-                       progress=progress)
+        write_snapshot(
+            index_dir, manifest, store, passage_vectors, sentence_vectors, vector_index, lexical, progress=progress
+        )
         timings["write_s"] = time.perf_counter() - mark
 
         added = tuple(sorted(set(new_docs) - set(old_docs)))
@@ -440,8 +473,16 @@ def build_index(
 
 
 def _document_record(document: Document) -> dict:
-    return {"id": document.id, "text": document.text, "sha256": document.sha256, "title": document.title,
-            "date": document.date, "publisher": document.publisher, "kind": document.kind, "url": document.url}
+    return {
+        "id": document.id,
+        "text": document.text,
+        "sha256": document.sha256,
+        "title": document.title,
+        "date": document.date,
+        "publisher": document.publisher,
+        "kind": document.kind,
+        "url": document.url,
+    }
 
 
 def _previous(index_dir: Path, fingerprint: str) -> Index | None:
@@ -475,9 +516,16 @@ def _vectors_for(texts, hashes, previous, embedder: Embedder, progress) -> tuple
     return out, len(fresh_rows)
 
 
-def write_snapshot(index_dir: Path, manifest: dict, store: dict, passage_vectors: np.ndarray,
-                   sentence_vectors: np.ndarray | None, vector_index, lexical: LexicalIndex,
-                   progress: BuildProgress | None = None) -> Path:
+def write_snapshot(
+    index_dir: Path,
+    manifest: dict,
+    store: dict,
+    passage_vectors: np.ndarray,
+    sentence_vectors: np.ndarray | None,
+    vector_index,
+    lexical: LexicalIndex,
+    progress: BuildProgress | None = None,
+) -> Path:
     """Write a snapshot beside the live one, verify it loads, then switch CURRENT to it."""
     base = snapshots_dir(index_dir)
     base.mkdir(parents=True, exist_ok=True)
@@ -500,7 +548,8 @@ def write_snapshot(index_dir: Path, manifest: dict, store: dict, passage_vectors
     manifest = dict(manifest)
     manifest["files"] = {
         path.relative_to(building).as_posix(): _file_sha256(path)
-        for path in sorted(building.rglob("*")) if path.is_file()
+        for path in sorted(building.rglob("*"))
+        if path.is_file()
     }
     (building / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False), encoding="utf-8")
     for path in building.rglob("*"):

@@ -87,8 +87,9 @@ def _spans(values: Sequence[Sequence[int]]) -> list[tuple[int, int]]:
     return [(int(a), int(b)) for a, b in values if int(a) < int(b)]
 
 
-def marked_html(text: str, base: int, marks: Sequence[tuple[int, int]] = (),
-                focus: tuple[int, int] | None = None) -> str:
+def marked_html(
+    text: str, base: int, marks: Sequence[tuple[int, int]] = (), focus: tuple[int, int] | None = None
+) -> str:
     """``text`` (which starts at document offset ``base``) escaped, with each span of ``marks`` in
     ``<mark>`` and the ``focus`` span in ``<span class="hrqa-focus">`` (the first piece carries
     ``id="hrqa-focus"`` so the page can scroll to it)."""
@@ -123,8 +124,11 @@ def answer_markdown(turn: int, answer: dict) -> str:
     if answer["abstained"]:
         reason = f" ({escape(answer['abstain_reason'])})" if answer.get("abstain_reason") else ""
         links = " ".join(cite_link(turn, c["n"]) for c in answer["citations"])
-        closest = (f"\n\nThe closest passages are listed under Sources, as passages that do **not** answer "
-                   f"it: {links}") if links else ""
+        closest = (
+            (f"\n\nThe closest passages are listed under Sources, as passages that do **not** answer it: {links}")
+            if links
+            else ""
+        )
         return f"**The documents do not answer this question.**{reason}{closest}"
     lines = [f"“{escape(one_line(s['text']))}” {cite_link(turn, s['citation'])}" for s in answer["answer"]]
     return "\n\n".join(lines)
@@ -146,16 +150,21 @@ def chat_messages(turns: Sequence[dict]) -> list[dict]:
 
 
 def _meta(citation: dict) -> str:
-    parts = [citation.get("date") or "undated", citation.get("publisher") or "publisher unknown",
-             citation.get("kind") or "kind unknown"]
+    parts = [
+        citation.get("date") or "undated",
+        citation.get("publisher") or "publisher unknown",
+        citation.get("kind") or "kind unknown",
+    ]
     return " · ".join(escape(p) for p in parts)
 
 
 def _relevance(score: float) -> str:
     share = min(max(float(score), 0.0), 1.0)
-    return (f'<span class="hrqa-rel" title="relevance {share:.2f} (1.00 = the best passage found)">'
-            f'<span class="hrqa-rel-bar"><span style="width:{round(share * 100)}%"></span></span>'
-            f" relevance {share:.2f}</span>")
+    return (
+        f'<span class="hrqa-rel" title="relevance {share:.2f} (1.00 = the best passage found)">'
+        f'<span class="hrqa-rel-bar"><span style="width:{round(share * 100)}%"></span></span>'
+        f" relevance {share:.2f}</span>"
+    )
 
 
 def _card(turn: int, citation: dict, selected: int | None) -> str:
@@ -189,8 +198,10 @@ def sources_html(turns: Sequence[dict], turn: int, order: str = "relevance", sel
         citations.sort(key=_date_key)
     head = f'<div class="hrqa-sources-head">Sources for “{escape(one_line(answer["question"]))}”'
     if answer["abstained"]:
-        head += ('<div class="hrqa-abstained">The documents do not answer this question: these are the '
-                 "closest passages, and none of them answers it.</div>")
+        head += (
+            '<div class="hrqa-abstained">The documents do not answer this question: these are the '
+            "closest passages, and none of them answers it.</div>"
+        )
     head += "</div>"
     if not citations:
         return head + '<div class="hrqa-empty">No passage matched.</div>'
@@ -203,22 +214,35 @@ def sources_html(turns: Sequence[dict], turn: int, order: str = "relevance", sel
     body = [f'<div class="hrqa-grouped">{len(groups)} publishers: each group shows what one source says.</div>']
     for publisher, members in groups.items():
         kinds = ", ".join(dict.fromkeys(escape(c.get("kind") or "kind unknown") for c in members))
-        body.append(f'<div class="hrqa-group"><div class="hrqa-group-head">{escape(publisher)} '
-                    f'<span class="hrqa-kind">({kinds})</span></div>'
-                    + "".join(_card(turn, c, selected) for c in members) + "</div>")
+        body.append(
+            f'<div class="hrqa-group"><div class="hrqa-group-head">{escape(publisher)} '
+            f'<span class="hrqa-kind">({kinds})</span></div>'
+            + "".join(_card(turn, c, selected) for c in members)
+            + "</div>"
+        )
     return head + "".join(body)
 
 
-DOCUMENT_PLACEHOLDER = ('<div class="hrqa-empty">Click “Show in document” on a source, or a [n] marker in an '
-                        "answer, to read the whole document here with the passage highlighted.</div>")
+DOCUMENT_PLACEHOLDER = (
+    '<div class="hrqa-empty">Click “Show in document” on a source, or a [n] marker in an '
+    "answer, to read the whole document here with the passage highlighted.</div>"
+)
 
 
 def document_html(document, citation: dict | None = None) -> str:
     """A whole document, escaped, with the cited passage highlighted and its answer sentences marked."""
-    meta = " · ".join(escape(p) for p in (document.date or "undated", document.publisher or "publisher unknown",
-                                          document.kind or "kind unknown"))
-    head = (f'<div class="hrqa-doc-head"><div class="hrqa-doc-title">{escape(document.title)}</div>'
-            f'<div class="hrqa-meta">{meta} · <code>{escape(document.id)}</code></div>')
+    meta = " · ".join(
+        escape(p)
+        for p in (
+            document.date or "undated",
+            document.publisher or "publisher unknown",
+            document.kind or "kind unknown",
+        )
+    )
+    head = (
+        f'<div class="hrqa-doc-head"><div class="hrqa-doc-title">{escape(document.title)}</div>'
+        f'<div class="hrqa-meta">{meta} · <code>{escape(document.id)}</code></div>'
+    )
     focus = None
     marks: list[tuple[int, int]] = []
     if citation is not None:
@@ -228,8 +252,10 @@ def document_html(document, citation: dict | None = None) -> str:
             marks = _spans(citation.get("highlights", ()))
             head += f'<div class="hrqa-doc-note">Source [{int(citation["n"])}] is highlighted below.</div>'
         else:
-            head += ('<div class="hrqa-doc-note">This document changed since the answer was given; '
-                     "ask the question again to highlight the passage.</div>")
+            head += (
+                '<div class="hrqa-doc-note">This document changed since the answer was given; '
+                "ask the question again to highlight the passage.</div>"
+            )
     head += "</div>"
     return f'{head}<div class="hrqa-doc-text">{marked_html(document.text, 0, marks, focus)}</div>'
 
@@ -268,8 +294,12 @@ def report_html(report: BuildReport, saved: Sequence[str] = (), refused: Sequenc
         ("Time taken", f"{report.seconds:.1f} s"),
     ]
     table = "".join(f"<tr><th>{label}</th><td>{value}</td></tr>" for label, value in rows)
-    parts = [(f'<div class="hrqa-report">Index {escape(report.index_id)} is live: {report.documents} documents.'
-              f"<table>{table}</table>")]
+    parts = [
+        (
+            f'<div class="hrqa-report">Index {escape(report.index_id)} is live: {report.documents} documents.'
+            f"<table>{table}</table>"
+        )
+    ]
     parts += [f'<div class="hrqa-ok">Added to the corpus: {escape(name)}</div>' for name in saved]
     parts += [f'<div class="hrqa-warn">Not added: {escape(reason)}</div>' for reason in refused]
     parts += [f'<div class="hrqa-warn">{escape(w)}</div>' for w in report.warnings]
@@ -335,8 +365,11 @@ class Service:
         with self._build_lock:
             self._activity, self._progress, self.error = "opening", None, None
             try:
-                print(f"hrqa: opening the index in {self.settings.index_dir} "
-                      f"(corpus {self.settings.corpus_dir})", file=sys.stderr, flush=True)
+                print(
+                    f"hrqa: opening the index in {self.settings.index_dir} (corpus {self.settings.corpus_dir})",
+                    file=sys.stderr,
+                    flush=True,
+                )
                 if self._embedder is None:
                     self._embedder = load_embedder(self.settings.model, self.settings.batch_size)
                 self._activity = "building"
@@ -351,8 +384,11 @@ class Service:
                 self.engine = engine
                 stale = engine.status().stale
                 if stale:
-                    print(f"hrqa: {stale}; rebuilding (questions are answered from the current index meanwhile)",
-                          file=sys.stderr, flush=True)
+                    print(
+                        f"hrqa: {stale}; rebuilding (questions are answered from the current index meanwhile)",
+                        file=sys.stderr,
+                        flush=True,
+                    )
                     self._activity = "rebuilding"
                     print(f"hrqa: {engine.rebuild(progress).summary()}", file=sys.stderr, flush=True)
                 print(f"hrqa: index ready: {engine.status().line()}", file=sys.stderr, flush=True)
@@ -369,8 +405,9 @@ class Service:
     def rebuild(self, extra: Callable[[str, int, int], None] | None = None) -> BuildReport:
         """Incremental rebuild; questions keep being answered from the served index until the swap."""
         if self.engine is None and self._activity is not None:
-            raise IndexNotReadyError(f"the index is being built ({self.progress_text()}); "
-                                     "it will be up to date when that finishes")
+            raise IndexNotReadyError(
+                f"the index is being built ({self.progress_text()}); it will be up to date when that finishes"
+            )
         with self._build_lock:
             engine = self.engine
             self._activity, self._progress = "rebuilding", None
@@ -394,15 +431,27 @@ class Service:
         if self.engine is not None:
             return self.engine
         if self._activity is not None:
-            raise IndexNotReadyError(f"the index is being built ({self.progress_text()}); "
-                                     "ask again in a moment")
-        raise IndexNotReadyError(f"the index is not available: {self.error or 'it has not been opened'}; "
-                                 "use Rebuild embeddings (or run: hrqa index) to build it")
+            raise IndexNotReadyError(f"the index is being built ({self.progress_text()}); ask again in a moment")
+        raise IndexNotReadyError(
+            f"the index is not available: {self.error or 'it has not been opened'}; "
+            "use Rebuild embeddings (or run: hrqa index) to build it"
+        )
 
-    def ask(self, question: str, k: int | None = None, history: Sequence[str] = (),
-            docs: Sequence[str] | None = None, kinds: Sequence[str] | None = None) -> dict:
-        answer = self.require_engine().ask(question, k or None, history=list(history or ()),
-                                           docs=list(docs) if docs else None, kinds=list(kinds) if kinds else None)
+    def ask(
+        self,
+        question: str,
+        k: int | None = None,
+        history: Sequence[str] = (),
+        docs: Sequence[str] | None = None,
+        kinds: Sequence[str] | None = None,
+    ) -> dict:
+        answer = self.require_engine().ask(
+            question,
+            k or None,
+            history=list(history or ()),
+            docs=list(docs) if docs else None,
+            kinds=list(kinds) if kinds else None,
+        )
         return answer.to_json()
 
     def progress_text(self) -> str:
@@ -555,8 +604,14 @@ def build_app(service: Service) -> gr.Blocks:
         turns.append(turn)
         number = len(turns) - 1
         shown = number if turn["answer"] is not None else -1
-        return (chat_messages(turns), turns, "", _box(sources_html(turns, shown, order)), shown,
-                _box(DOCUMENT_PLACEHOLDER))
+        return (
+            chat_messages(turns),
+            turns,
+            "",
+            _box(sources_html(turns, shown, order)),
+            shown,
+            _box(DOCUMENT_PLACEHOLDER),
+        )
 
     def on_open(turns: list[dict], order: str, event: gr.EventData):
         data = getattr(event, "_data", None) or {}
@@ -617,13 +672,21 @@ def build_app(service: Service) -> gr.Blocks:
         try:
             report = service.rebuild(lambda stage, done, total: progress((done, total), desc=stage))
         except HrqaError as error:
-            return (notice_html(f"saved {', '.join(saved)} but the rebuild failed: {error}", "error"), None,
-                    notice_html(service.status_line()))
+            return (
+                notice_html(f"saved {', '.join(saved)} but the rebuild failed: {error}", "error"),
+                None,
+                notice_html(service.status_line()),
+            )
         return report_html(report, saved, refused), None, notice_html(service.status_line())
 
     # ---- the API (gradio_client): the JSON contract, not HTML
-    def api_ask(question: str, k: int = 0, history: list[str] | None = None, docs: list[str] | None = None,
-                kinds: list[str] | None = None) -> dict:
+    def api_ask(
+        question: str,
+        k: int = 0,
+        history: list[str] | None = None,
+        docs: list[str] | None = None,
+        kinds: list[str] | None = None,
+    ) -> dict:
         """Answer a question; returns the JSON contract of `hrqa ask --json`. k=0 means the default."""
         try:
             return service.ask(question, k or None, history or (), docs or None, kinds or None)
@@ -647,8 +710,7 @@ def build_app(service: Service) -> gr.Blocks:
             d = service.require_engine().document(doc_id)
         except HrqaError as error:
             raise gr.Error(str(error)) from None
-        return {"id": d.id, "title": d.title, "date": d.date, "publisher": d.publisher, "kind": d.kind,
-                "text": d.text}
+        return {"id": d.id, "title": d.title, "date": d.date, "publisher": d.publisher, "kind": d.kind, "text": d.text}
 
     ask_events = {"concurrency_limit": ASK_CONCURRENCY, "concurrency_id": "ask"}
     rebuild_events = {"concurrency_limit": REBUILD_CONCURRENCY, "concurrency_id": "rebuild"}
@@ -658,65 +720,115 @@ def build_app(service: Service) -> gr.Blocks:
         turns = gr.State([])
         shown = gr.State(-1)
         seen = gr.State({})
-        gr.HTML("<h2 style='margin:0'>hrqa</h2><div>Answers quoted word for word from the documents, "
-                "each with its source. Click a [n] marker to read the sentence in its document.</div>",
-                js_on_load=None)
+        gr.HTML(
+            "<h2 style='margin:0'>hrqa</h2><div>Answers quoted word for word from the documents, "
+            "each with its source. Click a [n] marker to read the sentence in its document.</div>",
+            js_on_load=None,
+        )
         status = gr.HTML(notice_html("Starting…"), elem_id="hrqa-status", js_on_load=None)
         with gr.Row(equal_height=False):
             with gr.Column(scale=5):
-                chat = gr.Chatbot(label="Conversation", elem_id="hrqa-chat", height=430, latex_delimiters=[],
-                                  feedback_options=None, buttons=["copy"],
-                                  placeholder="Ask a question about the documents, or try an example below.")
+                chat = gr.Chatbot(
+                    label="Conversation",
+                    elem_id="hrqa-chat",
+                    height=430,
+                    latex_delimiters=[],
+                    feedback_options=None,
+                    buttons=["copy"],
+                    placeholder="Ask a question about the documents, or try an example below.",
+                )
                 with gr.Row():
-                    question = gr.Textbox(show_label=False, placeholder="Ask a question about the documents",
-                                          elem_id="hrqa-question", scale=6, max_lines=4, autofocus=True)
+                    question = gr.Textbox(
+                        show_label=False,
+                        placeholder="Ask a question about the documents",
+                        elem_id="hrqa-question",
+                        scale=6,
+                        max_lines=4,
+                        autofocus=True,
+                    )
                     ask = gr.Button("Ask", variant="primary", elem_id="hrqa-ask", scale=1, min_width=80)
                 with gr.Row(elem_id="hrqa-examples"):
-                    examples = [gr.Button(q, size="sm", variant="secondary", min_width=120)
-                                for q in EXAMPLE_QUESTIONS]
+                    examples = [gr.Button(q, size="sm", variant="secondary", min_width=120) for q in EXAMPLE_QUESTIONS]
                 with gr.Accordion("Filters: only some documents or kinds of source", open=False):
-                    docs_filter = gr.Dropdown(label="Only these documents", choices=[], multiselect=True,
-                                              elem_id="hrqa-docs-filter")
-                    kinds_filter = gr.Dropdown(label="Only these kinds of source", choices=[], multiselect=True,
-                                               elem_id="hrqa-kinds-filter")
+                    docs_filter = gr.Dropdown(
+                        label="Only these documents", choices=[], multiselect=True, elem_id="hrqa-docs-filter"
+                    )
+                    kinds_filter = gr.Dropdown(
+                        label="Only these kinds of source", choices=[], multiselect=True, elem_id="hrqa-kinds-filter"
+                    )
                 new_chat = gr.Button("New conversation", size="sm", variant="secondary")
                 with gr.Accordion("Index: rebuild embeddings, add documents", open=False):
                     rebuild = gr.Button("Rebuild embeddings", elem_id="hrqa-rebuild")
                     report = gr.HTML("", elem_id="hrqa-report", js_on_load=None, min_height=110)
-                    files = gr.File(label=f"Add documents (txt, md, html, pdf; at most "
-                                          f"{settings.max_file_bytes // 1_000_000} MB each)",
-                                    file_count="multiple", file_types=list(uploads.ALLOWED_SUFFIXES),
-                                    elem_id="hrqa-upload")
+                    files = gr.File(
+                        label=f"Add documents (txt, md, html, pdf; at most "
+                        f"{settings.max_file_bytes // 1_000_000} MB each)",
+                        file_count="multiple",
+                        file_types=list(uploads.ALLOWED_SUFFIXES),
+                        elem_id="hrqa-upload",
+                    )
                     add = gr.Button("Add to the corpus and rebuild", elem_id="hrqa-add")
             with gr.Column(scale=4):
-                order = gr.Radio(["relevance", "document date"], value="relevance", label="Order sources by",
-                                 elem_id="hrqa-order")
+                order = gr.Radio(
+                    ["relevance", "document date"], value="relevance", label="Order sources by", elem_id="hrqa-order"
+                )
                 sources = gr.HTML(_box(sources_html([], -1)), elem_id="hrqa-sources", js_on_load=SOURCES_JS)
                 document = gr.HTML(_box(DOCUMENT_PLACEHOLDER), elem_id="hrqa-document", js_on_load=DOCUMENT_JS)
         timer = gr.Timer(STATUS_REFRESH_SECONDS)
 
         answer_outputs = [chat, turns, question, sources, shown, document]
         for trigger in (ask.click, question.submit):
-            trigger(on_ask, [question, turns, docs_filter, kinds_filter, order], answer_outputs,
-                    api_visibility="private", show_progress_on=[chat], **ask_events)
+            trigger(
+                on_ask,
+                [question, turns, docs_filter, kinds_filter, order],
+                answer_outputs,
+                api_visibility="private",
+                show_progress_on=[chat],
+                **ask_events,
+            )
         for button in examples:
-            button.click(on_ask, [button, turns, docs_filter, kinds_filter, order], answer_outputs,
-                         api_visibility="private", show_progress_on=[chat], **ask_events)
-        sources.click(on_open, [turns, order], [sources, document, shown], api_visibility="private",
-                      show_progress="hidden", **view_events)
-        order.change(on_order, [turns, shown, order], [sources], api_visibility="private",
-                     show_progress="hidden", **view_events)
+            button.click(
+                on_ask,
+                [button, turns, docs_filter, kinds_filter, order],
+                answer_outputs,
+                api_visibility="private",
+                show_progress_on=[chat],
+                **ask_events,
+            )
+        sources.click(
+            on_open,
+            [turns, order],
+            [sources, document, shown],
+            api_visibility="private",
+            show_progress="hidden",
+            **view_events,
+        )
+        order.change(
+            on_order, [turns, shown, order], [sources], api_visibility="private", show_progress="hidden", **view_events
+        )
         for trigger in (new_chat.click, chat.clear):  # the chat's own bin icon clears the session too
-            trigger(on_clear, None, [chat, turns, sources, shown, document], api_visibility="private",
-                    **view_events)
-        rebuild.click(on_rebuild, None, [report, status], api_visibility="private", show_progress_on=[report],
-                      **rebuild_events)
-        add.click(on_upload, [files], [report, files, status], api_visibility="private",
-                  show_progress_on=[report], **rebuild_events)
+            trigger(on_clear, None, [chat, turns, sources, shown, document], api_visibility="private", **view_events)
+        rebuild.click(
+            on_rebuild, None, [report, status], api_visibility="private", show_progress_on=[report], **rebuild_events
+        )
+        add.click(
+            on_upload,
+            [files],
+            [report, files, status],
+            api_visibility="private",
+            show_progress_on=[report],
+            **rebuild_events,
+        )
         # the status line bypasses the queue: it must not wait behind queued questions
         for trigger in (demo.load, timer.tick):
-            trigger(on_tick, [seen, docs_filter, kinds_filter], [status, docs_filter, kinds_filter, seen],
-                    api_visibility="private", queue=False, show_progress="hidden")
+            trigger(
+                on_tick,
+                [seen, docs_filter, kinds_filter],
+                [status, docs_filter, kinds_filter, seen],
+                api_visibility="private",
+                queue=False,
+                show_progress="hidden",
+            )
 
         gr.api(api_ask, api_name="ask", **ask_events)
         gr.api(api_rebuild, api_name="rebuild", **rebuild_events)
@@ -752,22 +864,32 @@ def check_binding(settings: Settings) -> tuple[str, str] | None:
             raise SettingsError(
                 f"refusing to serve on {settings.host} without credentials: anyone who can reach it could read "
                 "the corpus, rebuild the index and upload files. Set HRQA_AUTH=user:password, or pass "
-                "--insecure (HRQA_INSECURE=1) to accept that")
-        print(f"hrqa: WARNING: serving on {settings.host}:{settings.port} without credentials (--insecure); "
-              "anyone who can reach this address can read the corpus, rebuild the index and upload files",
-              file=sys.stderr, flush=True)
+                "--insecure (HRQA_INSECURE=1) to accept that"
+            )
+        print(
+            f"hrqa: WARNING: serving on {settings.host}:{settings.port} without credentials (--insecure); "
+            "anyone who can reach this address can read the corpus, rebuild the index and upload files",
+            file=sys.stderr,
+            flush=True,
+        )
     return credentials
 
 
-def serve(host: str | None = None, port: int | None = None, insecure: bool = False,
-          corpus_dir: str | Path | None = None, index_dir: str | Path | None = None) -> int:
+def serve(
+    host: str | None = None,
+    port: int | None = None,
+    insecure: bool = False,
+    corpus_dir: str | Path | None = None,
+    index_dir: str | Path | None = None,
+) -> int:
     """Start the web app (``python app.py`` and ``hrqa serve``); returns the exit code."""
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.WARNING, format="%(name)s: %(levelname)s: %(message)s")
     logging.getLogger("hrqa").setLevel(logging.INFO)
     try:
-        settings = Settings.from_env(host=host, port=port, insecure=True if insecure else None,
-                                     corpus_dir=corpus_dir, index_dir=index_dir)
+        settings = Settings.from_env(
+            host=host, port=port, insecure=True if insecure else None, corpus_dir=corpus_dir, index_dir=index_dir
+        )
         credentials = check_binding(settings)
     except HrqaError as error:
         print(f"hrqa: error: {error}", file=sys.stderr)
@@ -777,13 +899,27 @@ def serve(host: str | None = None, port: int | None = None, insecure: bool = Fal
     demo = build_app(service)
     theme = gr.themes.Default(font=["system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
     try:
-        demo.launch(server_name=settings.host, server_port=settings.port, auth=credentials,
-                    auth_message="hrqa: sign in with the HRQA_AUTH credentials" if credentials else None,
-                    max_file_size=settings.max_file_bytes, share=False, ssr_mode=False, mcp_server=False,
-                    pwa=False, inbrowser=False, show_error=False, footer_links=["api"], theme=theme, css=CSS,
-                    quiet=False)
+        demo.launch(
+            server_name=settings.host,
+            server_port=settings.port,
+            auth=credentials,
+            auth_message="hrqa: sign in with the HRQA_AUTH credentials" if credentials else None,
+            max_file_size=settings.max_file_bytes,
+            share=False,
+            ssr_mode=False,
+            mcp_server=False,
+            pwa=False,
+            inbrowser=False,
+            show_error=False,
+            footer_links=["api"],
+            theme=theme,
+            css=CSS,
+            quiet=False,
+        )
     except OSError as error:  # the port is taken, or the address cannot be bound
-        print(f"hrqa: error: cannot serve on {settings.host}:{settings.port} ({error}); "
-              "choose another with --port", file=sys.stderr)
+        print(
+            f"hrqa: error: cannot serve on {settings.host}:{settings.port} ({error}); choose another with --port",
+            file=sys.stderr,
+        )
         return 2
     return 0

@@ -51,8 +51,9 @@ def sanitise_name(original: str) -> str:
     suffix = "." + suffix.lower() if suffix else ""
     if suffix not in ALLOWED_SUFFIXES:
         shown = suffix or "(none)"
-        raise UploadError(f"{original!r}: file type {shown} is not accepted; upload one of: "
-                          f"{', '.join(ALLOWED_SUFFIXES)}")
+        raise UploadError(
+            f"{original!r}: file type {shown} is not accepted; upload one of: {', '.join(ALLOWED_SUFFIXES)}"
+        )
     stem = _UNSAFE.sub("_", stem).strip("._-")
     stem = re.sub(r"_{2,}", "_", stem)[: MAX_NAME_CHARS - len(suffix)].rstrip("._-")
     if not stem:
@@ -91,8 +92,7 @@ def save_upload(source: Path, original_name: str, corpus_dir: Path, max_bytes: i
     if size == 0:
         raise UploadError(f"{original_name!r} is empty")
     if size > max_bytes:
-        raise UploadError(f"{original_name!r} has {size} bytes, over the limit of {max_bytes} "
-                          "(setting max_file_bytes)")
+        raise UploadError(f"{original_name!r} has {size} bytes, over the limit of {max_bytes} (setting max_file_bytes)")
     stem, suffix = name[: -len(Path(name).suffix)], Path(name).suffix
     with source.open("rb") as handle:
         head = handle.read(8192)
@@ -114,7 +114,11 @@ def save_upload(source: Path, original_name: str, corpus_dir: Path, max_bytes: i
             os.fsync(out.fileno())
         for attempt in range(1000):
             candidate = corpus / (name if attempt == 0 else f"{stem}-{attempt}{suffix}")
-            if candidate.parent != corpus or candidate.name in ("", ".", ".."):  # a sanitised name cannot; checked anyway
+            if candidate.parent != corpus or candidate.name in (
+                "",
+                ".",
+                "..",
+            ):  # a sanitised name cannot; checked anyway
                 raise UploadError(f"{original_name!r}: refusing to write outside the corpus folder")
             try:
                 os.link(temporary, candidate)  # fails if the name exists (also as a symlink)

@@ -55,10 +55,16 @@ MIN_TRAINED_ROWS = 10_000
 
 def parameters() -> dict[str, int]:
     """The tuning constants, for reports (``hrqa bench``)."""
-    return {"hnsw_neighbours": HNSW_NEIGHBOURS, "hnsw_ef_construction": HNSW_EF_CONSTRUCTION,
-            "hnsw_ef_search": HNSW_EF_SEARCH, "ivf_max_lists": IVF_MAX_LISTS, "ivf_sq_nprobe": IVF_SQ_NPROBE,
-            "ivf_pq_nprobe": IVF_PQ_NPROBE,
-            "pq_dimensions_per_code": PQ_DIMENSIONS_PER_CODE, "min_trained_rows": MIN_TRAINED_ROWS}
+    return {
+        "hnsw_neighbours": HNSW_NEIGHBOURS,
+        "hnsw_ef_construction": HNSW_EF_CONSTRUCTION,
+        "hnsw_ef_search": HNSW_EF_SEARCH,
+        "ivf_max_lists": IVF_MAX_LISTS,
+        "ivf_sq_nprobe": IVF_SQ_NPROBE,
+        "ivf_pq_nprobe": IVF_PQ_NPROBE,
+        "pq_dimensions_per_code": PQ_DIMENSIONS_PER_CODE,
+        "min_trained_rows": MIN_TRAINED_ROWS,
+    }
 
 
 def choose_index_type(requested: IndexType, count: int, exact_limit: int) -> IndexType:
@@ -93,15 +99,15 @@ def build_vector_index(vectors: np.ndarray, index_type: IndexType | str):
     if kind in (IndexType.HNSW.value, IndexType.IVFPQ.value, IVFSQ) and len(vectors) < MIN_TRAINED_ROWS:
         kind = IndexType.FLAT.value
     if kind == IndexType.HNSW.value:
-        index = faiss.IndexHNSWSQ(dimension, faiss.ScalarQuantizer.QT_8bit, HNSW_NEIGHBOURS,
-                                  faiss.METRIC_INNER_PRODUCT)
+        index = faiss.IndexHNSWSQ(dimension, faiss.ScalarQuantizer.QT_8bit, HNSW_NEIGHBOURS, faiss.METRIC_INNER_PRODUCT)
         index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
         index.hnsw.efSearch = HNSW_EF_SEARCH
         index.train(_sample(vectors, SQ_TRAINING_ROWS))
     elif kind == IVFSQ:
         lists = ivf_lists(len(vectors))
-        index = faiss.IndexIVFScalarQuantizer(faiss.IndexFlatIP(dimension), dimension, lists,
-                                              faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT)
+        index = faiss.IndexIVFScalarQuantizer(
+            faiss.IndexFlatIP(dimension), dimension, lists, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT
+        )
         index.train(_sample(vectors, IVF_TRAINING_PER_LIST * lists))
         index.nprobe = min(lists, IVF_SQ_NPROBE)
     elif kind == IndexType.IVFPQ.value:
@@ -109,8 +115,7 @@ def build_vector_index(vectors: np.ndarray, index_type: IndexType | str):
         codes = max(1, dimension // PQ_DIMENSIONS_PER_CODE)
         while dimension % codes:
             codes -= 1
-        index = faiss.IndexIVFPQ(faiss.IndexFlatIP(dimension), dimension, lists, codes, 8,
-                                 faiss.METRIC_INNER_PRODUCT)
+        index = faiss.IndexIVFPQ(faiss.IndexFlatIP(dimension), dimension, lists, codes, 8, faiss.METRIC_INNER_PRODUCT)
         # Each of the ``codes`` slices runs its own k-means: FAISS's defaults make that most of the build.
         index.pq.cp.niter = PQ_TRAINING_ITERATIONS
         index.pq.cp.max_points_per_centroid = PQ_TRAINING_PER_CENTROID

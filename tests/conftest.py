@@ -76,16 +76,25 @@ class HrqaCli:
     """Runs ``python -m hrqa.cli ARGS`` as a person would: its own process, no HRQA_* variables
     inherited from the environment (only those passed in ``env``)."""
 
-    def __call__(self, *args, cwd: Path, input: str | None = None, env: dict[str, str] | None = None,
-                 timeout: float = 300):
+    def __call__(
+        self, *args, cwd: Path, input: str | None = None, env: dict[str, str] | None = None, timeout: float = 300
+    ):
         import os
         import subprocess
         import sys
 
         clean = {k: v for k, v in os.environ.items() if not k.startswith("HRQA_")}
         clean.update(env or {})
-        return subprocess.run([sys.executable, "-m", "hrqa.cli", *map(str, args)], cwd=cwd, input=input,
-                              capture_output=True, text=True, env=clean, timeout=timeout, check=False)
+        return subprocess.run(
+            [sys.executable, "-m", "hrqa.cli", *map(str, args)],
+            cwd=cwd,
+            input=input,
+            capture_output=True,
+            text=True,
+            env=clean,
+            timeout=timeout,
+            check=False,
+        )
 
     @staticmethod
     def error(result, *needles: str) -> str:
@@ -111,17 +120,35 @@ def check_contract():
     exact names and types, and every passage and answer sentence equal to ``text[start:end]`` of the
     document file in ``corpus``. Keys beyond the contract must be among the documented extras."""
     none = type(None)
-    answer_keys = {"question": str, "abstained": bool, "answer": list, "citations": list, "index": dict,
-                   "timings_ms": dict}
+    answer_keys = {
+        "question": str,
+        "abstained": bool,
+        "answer": list,
+        "citations": list,
+        "index": dict,
+        "timings_ms": dict,
+    }
     answer_extras = {"searched": str, "confidence": float, "abstain_reason": (str, none)}
     sentence_keys = {"text": str, "citation": int, "doc": str, "start": int, "end": int}
-    citation_keys = {"n": int, "doc": str, "title": str, "date": (str, none), "publisher": (str, none),
-                     "kind": (str, none), "start": int, "end": int, "passage": str, "score": (float, int)}
+    citation_keys = {
+        "n": int,
+        "doc": str,
+        "title": str,
+        "date": (str, none),
+        "publisher": (str, none),
+        "kind": (str, none),
+        "start": int,
+        "end": int,
+        "passage": str,
+        "score": (float, int),
+    }
     citation_extras = {"highlights": list}
 
     def keys(record: dict, required: dict, extras: dict) -> None:
         assert set(required) <= set(record), f"missing keys {set(required) - set(record)}"
-        assert set(record) <= set(required) | set(extras), f"unexpected keys {set(record) - set(required) - set(extras)}"
+        assert set(record) <= set(required) | set(extras), (
+            f"unexpected keys {set(record) - set(required) - set(extras)}"
+        )
         for key, kind in {**required, **extras}.items():
             if key in record:
                 value = record[key]

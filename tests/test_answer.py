@@ -69,7 +69,8 @@ def test_term_weights_favour_words_few_candidates_share():
 def test_question_words_match_stem_prefixes():
     question = {"japanes", "parti"}
     matched = answer.matched_question_words(
-        question, [set(tokenize("National Party of Japan")), set(tokenize("Amnesty International")), set()])
+        question, [set(tokenize("National Party of Japan")), set(tokenize("Amnesty International")), set()]
+    )
     assert matched == [{"japanes", "parti"}, set(), set()]
     assert answer.matches("japan", {"japanes"}) and not answer.matches("art", {"articl"})
 
@@ -88,8 +89,9 @@ def test_is_heading():
 
 
 def _scored(score, dense=0.5, typed=False, doc="a.txt", start=0, end=10):
-    return ScoredSentence(row=0, doc=doc, span=Span(start, end), score=score, dense=dense, lexical=0.5,
-                          passage_rank=0, typed=typed)
+    return ScoredSentence(
+        row=0, doc=doc, span=Span(start, end), score=score, dense=dense, lexical=0.5, passage_rank=0, typed=typed
+    )
 
 
 def test_abstention_reasons():
@@ -120,8 +122,13 @@ def test_select_sentences_joins_close_ones_and_stops_at_the_margin():
 
 
 def test_select_across_sources_takes_each_documents_best_sentence():
-    scored = [_scored(0.9, doc="a"), _scored(0.85, doc="a", start=20, end=30), _scored(0.7, doc="b"),
-              _scored(0.6, doc="c"), _scored(0.3, doc="d")]
+    scored = [
+        _scored(0.9, doc="a"),
+        _scored(0.85, doc="a", start=20, end=30),
+        _scored(0.7, doc="b"),
+        _scored(0.6, doc="c"),
+        _scored(0.3, doc="d"),
+    ]
     assert [(s.doc, s.score) for s in answer.select_across_sources(scored)] == [("a", 0.9), ("b", 0.7), ("c", 0.6)]
     lone = [_scored(0.9, doc="a"), _scored(0.2, doc="b")]
     assert [s.doc for s in answer.select_across_sources(lone)] == ["a"]
@@ -133,8 +140,9 @@ def _hit(doc, start, end, score):
 
 
 def test_merge_hits_merges_overlapping_passages_of_one_document():
-    merged = answer.merge_hits([_hit("a", 0, 50, 0.9), _hit("a", 40, 90, 0.7), _hit("b", 0, 50, 0.8),
-                                _hit("a", 200, 250, 0.5)])
+    merged = answer.merge_hits(
+        [_hit("a", 0, 50, 0.9), _hit("a", 40, 90, 0.7), _hit("b", 0, 50, 0.8), _hit("a", 200, 250, 0.5)]
+    )
     assert merged == [(Span(0, 90), "a", 0.9), (Span(0, 50), "b", 0.8), (Span(200, 250), "a", 0.5)]
 
 
@@ -165,7 +173,9 @@ def test_list_question_returns_the_matching_entry(tiny_settings, fake_embedder):
 
 @pytest.mark.slow
 def test_title_that_restates_the_question_is_not_the_answer(real_engine):
-    result = real_engine.ask("Under which rule were all discussions at the 23rd Informal ASEM Seminar on Human Rights held?")
+    result = real_engine.ask(
+        "Under which rule were all discussions at the 23rd Informal ASEM Seminar on Human Rights held?"
+    )
     assert "Chatham House Rule" in result.sentences[0].text
 
 

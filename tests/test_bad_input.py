@@ -45,8 +45,10 @@ GOOD_FILES = {
     "river.txt": "The river festival was held in Lyon.\nIt lasted three\ndays in June.\n",
     "owls.md": "# Owls\n\nOwls hunt at night. Larks sing at dawn.\n",
     "page.html": "<html><head><title>x</title></head><body><p>The council met on Tuesday.</p></body></html>",
-    "interview.txt": ("Forum report\n\nProfessor Gong Xianghe attended the forum in June.\nHe was interviewed by "
-                      "the Global Times and China News Network.\n\nThe forum closed with a joint statement.\n"),
+    "interview.txt": (
+        "Forum report\n\nProfessor Gong Xianghe attended the forum in June.\nHe was interviewed by "
+        "the Global Times and China News Network.\n\nThe forum closed with a joint statement.\n"
+    ),
 }
 GOOD_PDF = ("minutes.pdf", "The committee met in Geneva on Monday.")
 
@@ -97,7 +99,8 @@ def hashing_engine(tmp_path_factory) -> Engine:
     folder.mkdir()
     (folder / "festival.txt").write_text(
         "The river festival was held in Lyon.\nIt lasted three days in June.\n\nThe mayor opened it.\n",
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     (folder / "arabic.txt").write_text("وقعت المنظمات على الرسالة المفتوحة في جنيف.\n", encoding="utf-8")
     (folder / "hebrew.txt").write_text("הארגונים חתמו על המכתב הפתוח בז'נבה.\n", encoding="utf-8")
     (folder / "chinese.txt").write_text("论坛在北京举行。 教授接受了采访。\n", encoding="utf-8")
@@ -134,8 +137,7 @@ def test_question_over_the_limit_is_refused_naming_it(hashing_engine: Engine) ->
 
 
 def test_the_limit_is_a_setting(hashing_engine: Engine) -> None:
-    engine = Engine(hashing_engine.settings.with_(max_question_chars=10), hashing_engine.embedder,
-                    hashing_engine.index)
+    engine = Engine(hashing_engine.settings.with_(max_question_chars=10), hashing_engine.embedder, hashing_engine.index)
     with pytest.raises(QuestionError, match="over the limit of 10"):
         engine.ask("Where was the festival?")
 
@@ -154,8 +156,18 @@ def test_the_limit_is_a_setting(hashing_engine: Engine) -> None:
         "Ｗｈｅｒｅ ｗａｓ ｔｈｅ ｆｅｓｔｉｖａｌ？",
         "e\u0301\u0301\u0301 \ufeff \U0001f600 \ud800 \U0010ffff",
     ],
-    ids=["control", "emoji", "only-emoji", "arabic", "hebrew", "rtl-override", "cjk", "cjk-no-mark",
-         "fullwidth", "combining-surrogate"],
+    ids=[
+        "control",
+        "emoji",
+        "only-emoji",
+        "arabic",
+        "hebrew",
+        "rtl-override",
+        "cjk",
+        "cjk-no-mark",
+        "fullwidth",
+        "combining-surrogate",
+    ],
 )
 def test_unusual_questions_are_answered_or_refused_cleanly(hashing_engine: Engine, question: str) -> None:
     try:
@@ -192,12 +204,14 @@ def real_mixed_engine(cli_index) -> Engine:
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "question",
-    ["Which two media outlets interviewed\x00 Professor Gong Xianghe?\x07",
-     "Which two media outlets interviewed Professor Gong Xianghe? 🎤📰",
-     "من هو البروفيسور غونغ شيانغخه؟",
-     "מי ראיין את פרופסור גונג שיאנגחה?",
-     "哪两家媒体采访了龚向和教授？",
-     "🎤📰🤔"],
+    [
+        "Which two media outlets interviewed\x00 Professor Gong Xianghe?\x07",
+        "Which two media outlets interviewed Professor Gong Xianghe? 🎤📰",
+        "من هو البروفيسور غونغ شيانغخه؟",
+        "מי ראיין את פרופסור גונג שיאנגחה?",
+        "哪两家媒体采访了龚向和教授？",
+        "🎤📰🤔",
+    ],
     ids=["control", "emoji", "arabic", "hebrew", "cjk", "only-emoji"],
 )
 def test_unusual_questions_with_the_real_model(real_mixed_engine: Engine, question: str) -> None:
@@ -336,8 +350,9 @@ def test_a_broken_catalog_never_stops_the_build(tmp_path: Path, catalog, warning
     report = build_index(Settings(corpus_dir=folder, index_dir=tmp_path / "index"), HashingEmbedder())
     assert report.documents == 1
     assert any(w.startswith("skipped catalog.toml: ") and warning in w for w in report.warnings), report.warnings
-    document = Engine.open(Settings(corpus_dir=folder, index_dir=tmp_path / "index"),
-                           embedder=HashingEmbedder()).document("river.txt")
+    document = Engine.open(
+        Settings(corpus_dir=folder, index_dir=tmp_path / "index"), embedder=HashingEmbedder()
+    ).document("river.txt")
     assert document.date is None  # nothing invented
 
 
@@ -370,9 +385,22 @@ def test_a_missing_corpus_folder_is_a_clear_error(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "doc_id",
-    ["../etc/passwd", "/etc/passwd", "../../../../../../etc/passwd", "festival.txt/../festival.txt",
-     "./festival.txt", "festival.txt\x00", "FESTIVAL.TXT", "unknown.txt", "festival.txt#1", "", "..", "/",
-     "%2e%2e%2fetc%2fpasswd", "..\\..\\windows\\win.ini"],
+    [
+        "../etc/passwd",
+        "/etc/passwd",
+        "../../../../../../etc/passwd",
+        "festival.txt/../festival.txt",
+        "./festival.txt",
+        "festival.txt\x00",
+        "FESTIVAL.TXT",
+        "unknown.txt",
+        "festival.txt#1",
+        "",
+        "..",
+        "/",
+        "%2e%2e%2fetc%2fpasswd",
+        "..\\..\\windows\\win.ini",
+    ],
 )
 def test_only_indexed_document_ids_are_served(hashing_engine: Engine, doc_id: str) -> None:
     with pytest.raises(DocumentNotFoundError, match="no indexed document"):
@@ -406,8 +434,15 @@ def cli_index(tmp_path_factory, hrqa_cli):
     """`hrqa index` (real model) over the mixed corpus: the run, and the folder to ask questions in."""
     root = tmp_path_factory.mktemp("cli")
     write_mixed_corpus(root / "corpus")
-    result = hrqa_cli("index", "--corpus", "corpus", "--index-dir", "index", cwd=root,
-                      env={"HRQA_MAX_FILE_BYTES": str(MAX_FILE_BYTES)})
+    result = hrqa_cli(
+        "index",
+        "--corpus",
+        "corpus",
+        "--index-dir",
+        "index",
+        cwd=root,
+        env={"HRQA_MAX_FILE_BYTES": str(MAX_FILE_BYTES)},
+    )
     return root, result
 
 
@@ -428,8 +463,17 @@ def test_cli_index_skips_bad_files_naming_each_and_indexes_the_rest(cli_index) -
 
 def _ask(hrqa_cli, cli_index, *args, **kwargs):
     root, _ = cli_index
-    return hrqa_cli("ask", "--corpus", "corpus", "--index-dir", "index", *args, cwd=root,
-                    env={"HRQA_MAX_FILE_BYTES": str(MAX_FILE_BYTES)}, **kwargs)
+    return hrqa_cli(
+        "ask",
+        "--corpus",
+        "corpus",
+        "--index-dir",
+        "index",
+        *args,
+        cwd=root,
+        env={"HRQA_MAX_FILE_BYTES": str(MAX_FILE_BYTES)},
+        **kwargs,
+    )
 
 
 @pytest.mark.slow

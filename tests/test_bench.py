@@ -64,9 +64,11 @@ def test_plan_sizes_and_unknown_size():
 def test_load_beir_queries_keeps_judged_queries_in_order(tmp_path: Path):
     (tmp_path / "qrels").mkdir()
     (tmp_path / "queries.jsonl").write_text(
-        "\n".join(json.dumps({"_id": i, "text": f"query {i}"}) for i in ("1", "2", "3")) + "\n", encoding="utf-8")
-    (tmp_path / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n3\td1\t1\n1\td2\t1\n3\td3\t1\n",
-                                                 encoding="utf-8")
+        "\n".join(json.dumps({"_id": i, "text": f"query {i}"}) for i in ("1", "2", "3")) + "\n", encoding="utf-8"
+    )
+    (tmp_path / "qrels" / "test.tsv").write_text(
+        "query-id\tcorpus-id\tscore\n3\td1\t1\n1\td2\t1\n3\td3\t1\n", encoding="utf-8"
+    )
     assert bench.load_beir_queries(tmp_path) == ["query 3", "query 1"]
     (tmp_path / "qrels" / "test.tsv").unlink()
     assert bench.load_beir_queries(tmp_path) == ["query 1", "query 2", "query 3"]
@@ -236,6 +238,12 @@ def test_small_run_scale(small_run: dict):
 @pytest.mark.slow
 def test_small_run_table_mentions_every_section(small_run: dict):
     table = bench.format_table(small_run)
-    for heading in ("Index build", "Query latency", "Cold start and memory", "Embedding throughput",
-                    "Vector index scale", "hrqa bench --size small"):
+    for heading in (
+        "Index build",
+        "Query latency",
+        "Cold start and memory",
+        "Embedding throughput",
+        "Vector index scale",
+        "hrqa bench --size small",
+    ):
         assert heading in table

@@ -13,8 +13,13 @@ pytestmark = pytest.mark.slow
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-gpu", "--disable-component-update",
-                 "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-background-networking",
+    "--disable-gpu",
+    "--disable-component-update",
+    "--disable-sync",
+]
 ANSWER_WAIT_MS = 90_000
 
 
@@ -69,7 +74,8 @@ def test_answer_then_its_citation_opens_the_document_with_the_sentence_highlight
     assert "interviewed by the Global Times and China News Network" in mark.inner_text()
     assert page.locator("#hrqa-document #hrqa-focus").count() == 1
     assert "Professor Gong Xianghe attends the 2025 Asian Human Rights Forum" in page.inner_text(
-        "#hrqa-document .hrqa-doc-title")
+        "#hrqa-document .hrqa-doc-title"
+    )
     page.wait_for_timeout(300)  # the scroll runs after the update renders
     assert _visible_in_box(page, "#hrqa-document mark"), "the highlighted sentence was not scrolled into view"
     ARTIFACTS.mkdir(exist_ok=True)
@@ -137,8 +143,9 @@ def test_a_question_the_documents_do_not_answer_is_said_plainly(page):
 
 def test_upload_adds_a_document_and_the_rebuild_reports_its_counts(page, app, tmp_path):
     upload = tmp_path / "Lantern notes (draft).md"
-    upload.write_text("# Lantern notes\n\nThe lantern festival of Vask was moved to the harbour in 1911.\n",
-                      encoding="utf-8")
+    upload.write_text(
+        "# Lantern notes\n\nThe lantern festival of Vask was moved to the harbour in 1911.\n", encoding="utf-8"
+    )
     page.get_by_text("Index: rebuild embeddings, add documents").click()
     page.set_input_files("#hrqa-upload input[type=file]", str(upload))
     page.wait_for_selector("#hrqa-upload :text('Lantern')", timeout=30_000)
@@ -150,8 +157,7 @@ def test_upload_adds_a_document_and_the_rebuild_reports_its_counts(page, app, tm
     assert re.search(r"Documents added\s+1 \(Lantern_notes_draft\.md\)", report)
     assert re.search(r"Passages embedded\s+\d+ of \d+", report)
     assert (app.corpus / "Lantern_notes_draft.md").read_bytes() == upload.read_bytes()
-    page.wait_for_function("document.querySelector('#hrqa-status').innerText.includes('6 documents')",
-                           timeout=30_000)
+    page.wait_for_function("document.querySelector('#hrqa-status').innerText.includes('6 documents')", timeout=30_000)
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "browser-upload-rebuild.png"), full_page=True)
 

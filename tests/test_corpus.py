@@ -25,8 +25,6 @@ from tests.helpers import make_pdf
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 
 
-
-
 def by_id(corpus) -> dict[str, Document]:
     return {d.id: d for d in corpus.documents}
 

@@ -84,7 +84,8 @@ def test_follow_up_is_answered_about_the_earlier_subject(real_engine):
 def test_perspective_question_cites_every_side(real_engine):
     result = real_engine.ask(
         "Is China's use of cameras and digital surveillance technology portrayed as protective or as a threat "
-        "to human rights across the documents?")
+        "to human rights across the documents?"
+    )
     cited = {c.doc for c in result.citations}
     assert {"001_31dddcd0259575bf.txt", "004_6fc4feaa17a14d90.txt", "000_64fb9a0533498b8d.txt"} <= cited
     kinds = {c.kind for c in result.citations}

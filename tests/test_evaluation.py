@@ -66,8 +66,10 @@ def test_load_questions_reports_bad_lines(tmp_path):
 def test_run_beir_on_a_tiny_benchmark(tmp_path, fake_embedder, monkeypatch):
     folder = tmp_path / "tiny"
     (folder / "qrels").mkdir(parents=True)
-    docs = [{"_id": "d1", "title": "Owls", "text": "Owls hunt at night."},
-            {"_id": "d2", "title": "Larks", "text": "Larks sing at dawn."}]
+    docs = [
+        {"_id": "d1", "title": "Owls", "text": "Owls hunt at night."},
+        {"_id": "d2", "title": "Larks", "text": "Larks sing at dawn."},
+    ]
     (folder / "corpus.jsonl").write_text("\n".join(json.dumps(d) for d in docs), encoding="utf-8")
     (folder / "queries.jsonl").write_text(json.dumps({"_id": "q1", "text": "when do larks sing"}), encoding="utf-8")
     (folder / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td2\t1\n", encoding="utf-8")

@@ -105,25 +105,46 @@ WRITE_STEPS = ["write: saving vectors", "write: verifying", "write: switching", 
 GENERATED = 120
 QUESTION = "Where was the river festival held?"
 
-WORDS = ["rights", "court", "report", "journalist", "detained", "province", "hearing", "petition", "union", "letter",
-         "signed", "council", "freedom", "press", "assembly", "observer", "mission", "statement", "evidence"]
+WORDS = [
+    "rights",
+    "court",
+    "report",
+    "journalist",
+    "detained",
+    "province",
+    "hearing",
+    "petition",
+    "union",
+    "letter",
+    "signed",
+    "council",
+    "freedom",
+    "press",
+    "assembly",
+    "observer",
+    "mission",
+    "statement",
+    "evidence",
+]
 
 
 def write_generated(folder: Path, count: int, seed: int = 0) -> None:
     rng = random.Random(seed)
     for number in range(count):
-        sentences = [" ".join(rng.choice(WORDS) for _ in range(rng.randint(6, 14))).capitalize() + "."
-                     for _ in range(8)]
+        sentences = [
+            " ".join(rng.choice(WORDS) for _ in range(rng.randint(6, 14))).capitalize() + "." for _ in range(8)
+        ]
         (folder / f"generated_{seed}_{number:04d}.txt").write_text(
-            f"Report {number}\n\n" + " ".join(sentences[:4]) + "\n" + " ".join(sentences[4:]) + "\n",
-            encoding="utf-8")
+            f"Report {number}\n\n" + " ".join(sentences[:4]) + "\n" + " ".join(sentences[4:]) + "\n", encoding="utf-8"
+        )
 
 
 def write_small_corpus(folder: Path) -> None:
     folder.mkdir(parents=True)
     (folder / "festival.txt").write_text(
         "The river festival was held in Lyon.\nIt lasted three\ndays in June.\n\nThe mayor opened it.\n",
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     (folder / "owls.md").write_text("# Notes\n\nOwls hunt at night. Larks sing at dawn.\n", encoding="utf-8")
 
 
@@ -150,11 +171,16 @@ def settings_of(root: Path) -> Settings:
 def start_driver(root: Path, *args: str, tag: str = "A", embed_delay: float = 0.0, pause_at: str = ""):
     """The driver running `hrqa index ARGS` in ``root``; it stops for a minute at the mark ``pause_at``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("HRQA_")}
-    env.update(FAULT_MARKS=str(root / "marks"), FAULT_TAG=tag, FAULT_EMBED_DELAY=str(embed_delay),
-               FAULT_PAUSE_AT=pause_at)
+    env.update(
+        FAULT_MARKS=str(root / "marks"), FAULT_TAG=tag, FAULT_EMBED_DELAY=str(embed_delay), FAULT_PAUSE_AT=pause_at
+    )
     return subprocess.Popen(
         [sys.executable, "-c", DRIVER, "index", "--corpus", "corpus", "--index-dir", "index", *args],
-        cwd=root, env=env, stdout=(root / f"{tag}.out").open("w"), stderr=(root / f"{tag}.err").open("w"))
+        cwd=root,
+        env=env,
+        stdout=(root / f"{tag}.out").open("w"),
+        stderr=(root / f"{tag}.err").open("w"),
+    )
 
 
 def marks(root: Path) -> list[str]:
@@ -183,8 +209,11 @@ def index_state(index_dir: Path) -> dict:
     return {
         "CURRENT": (index_dir / "CURRENT").read_text(encoding="utf-8"),
         "id": json.loads((live / "manifest.json").read_text(encoding="utf-8"))["id"],
-        "files": {p.relative_to(live).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-                  for p in sorted(live.rglob("*")) if p.is_file()},
+        "files": {
+            p.relative_to(live).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(live.rglob("*"))
+            if p.is_file()
+        },
     }
 
 
@@ -252,8 +281,11 @@ def test_a_rebuild_killed_after_the_switch_serves_the_new_index(root: Path) -> N
     assert after["id"] != before["id"]
     assert_serves(settings, after["id"])
     previous = settings.index_dir / "snapshots" / before["id"]
-    assert {p.relative_to(previous).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(previous.rglob("*")) if p.is_file()} == before["files"]
+    assert {
+        p.relative_to(previous).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(previous.rglob("*"))
+        if p.is_file()
+    } == before["files"]
 
 
 def test_several_kills_in_a_row_then_a_normal_rebuild(root: Path) -> None:
@@ -276,10 +308,16 @@ def test_killing_hrqa_index_with_the_real_model_while_it_embeds(root: Path) -> N
     before = index_state(settings.index_dir)
     env = {k: v for k, v in os.environ.items() if not k.startswith("HRQA_")}
     err = root / "real.err"
-    build = subprocess.Popen([sys.executable, "-m", "hrqa.cli", "index", "--corpus", "corpus", "--index-dir", "index"],
-                             cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=err.open("w"))
-    wait_for(lambda: "embedding passages" in err.read_text(encoding="utf-8", errors="replace"), timeout=180,
-             what="embedding")
+    build = subprocess.Popen(
+        [sys.executable, "-m", "hrqa.cli", "index", "--corpus", "corpus", "--index-dir", "index"],
+        cwd=root,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=err.open("w"),
+    )
+    wait_for(
+        lambda: "embedding passages" in err.read_text(encoding="utf-8", errors="replace"), timeout=180, what="embedding"
+    )
     time.sleep(0.5)
     kill(build)
     assert index_state(settings.index_dir) == before

@@ -31,8 +31,9 @@ def pristine(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("pristine")
     corpus = root / "corpus"
     corpus.mkdir()
-    (corpus / "a.txt").write_text("The river festival was held in Lyon.\nIt lasted three\ndays in June.\n",
-                                  encoding="utf-8")
+    (corpus / "a.txt").write_text(
+        "The river festival was held in Lyon.\nIt lasted three\ndays in June.\n", encoding="utf-8"
+    )
     (corpus / "b.md").write_text("# Notes\n\nOwls hunt at night. Larks sing at dawn.\n", encoding="utf-8")
     store.build_index(Settings(corpus_dir=corpus, index_dir=root / "index"), HashingEmbedder())
     return root
@@ -106,8 +107,11 @@ def test_a_damaged_manifest_is_named_with_the_rebuild(copy: Settings, manifest: 
         Engine.open(copy, embedder=HashingEmbedder())
 
 
-@pytest.mark.parametrize("pointer", ["nonexistent-id\n", "", "..", ".building-x", "../../etc", b"\xff\xfe\x00"],
-                         ids=["unknown", "empty", "dot-dot", "unfinished", "escape", "binary"])
+@pytest.mark.parametrize(
+    "pointer",
+    ["nonexistent-id\n", "", "..", ".building-x", "../../etc", b"\xff\xfe\x00"],
+    ids=["unknown", "empty", "dot-dot", "unfinished", "escape", "binary"],
+)
 def test_a_damaged_current_pointer_is_named_with_the_rebuild(copy: Settings, pointer) -> None:
     (copy.index_dir / "snapshots" / ".building-x").mkdir()
     current = copy.index_dir / "CURRENT"
@@ -154,8 +158,11 @@ def test_an_index_of_another_format_version_is_stale(copy: Settings, version) ->
     manifest = json.loads(path.read_text(encoding="utf-8"))
     manifest["format_version"] = version
     path.write_text(json.dumps(manifest), encoding="utf-8")
-    with pytest.raises(IndexStaleError, match=rf"has format {re.escape(repr(version))}, this hrqa reads format "
-                                              rf"{store.FORMAT_VERSION}; rebuild it with: {REBUILD}"):
+    with pytest.raises(
+        IndexStaleError,
+        match=rf"has format {re.escape(repr(version))}, this hrqa reads format "
+        rf"{store.FORMAT_VERSION}; rebuild it with: {REBUILD}",
+    ):
         Engine.open(copy, embedder=HashingEmbedder())
     store.build_index(copy, HashingEmbedder())
     assert Engine.open(copy, embedder=HashingEmbedder()).index.manifest["format_version"] == store.FORMAT_VERSION
@@ -165,8 +172,15 @@ def test_an_index_of_another_format_version_is_stale(copy: Settings, version) ->
 
 
 def _ask(hrqa_cli, settings: Settings):
-    return hrqa_cli("ask", "--corpus", settings.corpus_dir, "--index-dir", settings.index_dir,
-                    "Where was the festival?", cwd=settings.index_dir.parent)
+    return hrqa_cli(
+        "ask",
+        "--corpus",
+        settings.corpus_dir,
+        "--index-dir",
+        settings.index_dir,
+        "Where was the festival?",
+        cwd=settings.index_dir.parent,
+    )
 
 
 @pytest.mark.slow

@@ -20,8 +20,7 @@ pytestmark = pytest.mark.slow
 #: question -> text its answer must quote
 EXPECTED = {
     "Which two media outlets interviewed Professor Gong Xianghe?": "the Global Times and China News Network",
-    "Under which rule were all discussions at the 23rd Informal ASEM Seminar on Human Rights held?":
-        "Chatham House Rule",
+    "Under which rule were all discussions at the 23rd Informal ASEM Seminar on Human Rights held?": "Chatham House Rule",
     "How many organisations in total signed the global call for international human rights monitoring "
     "mechanisms on China?": "321 organisations",
     "According to LIU Huawen, which scholar introduced the concept of digital human rights?": "Ma Changshan",
@@ -61,10 +60,15 @@ def test_fifty_concurrent_questions_are_all_answered_correctly(app):
         assert EXPECTED[question] in quoted, (question, quoted)
     latencies = sorted(ms for _, _, ms in outcomes)
     ARTIFACTS.mkdir(exist_ok=True)
-    (ARTIFACTS / "load.json").write_text(json.dumps({
-        "questions": len(outcomes),
-        "p50_ms": round(statistics.median(latencies), 1),
-        "p95_ms": round(latencies[int(0.95 * (len(latencies) - 1))], 1),
-        "max_ms": round(latencies[-1], 1),
-        "wall_s": round(wall, 2),
-    }, indent=1))
+    (ARTIFACTS / "load.json").write_text(
+        json.dumps(
+            {
+                "questions": len(outcomes),
+                "p50_ms": round(statistics.median(latencies), 1),
+                "p95_ms": round(latencies[int(0.95 * (len(latencies) - 1))], 1),
+                "max_ms": round(latencies[-1], 1),
+                "wall_s": round(wall, 2),
+            },
+            indent=1,
+        )
+    )

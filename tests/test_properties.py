@@ -28,15 +28,70 @@ PROPERTY = {"deadline": None, "database": None, "suppress_health_check": [Health
 
 #: white space a document may hold: wrapped lines, blank-line runs, tabs, no-break and ideographic
 #: spaces, CRLF and the rarer line ends str.splitlines knows
-SPACE = st.sampled_from([" ", " ", " ", "  ", "\t", "\u00a0", "\u3000", "\u2009", "\n", "\n", "\r\n", "\n\n",
-                         "\n\n\n\n", " \n", "\n  ", "\t\n", "\x0c", "\x0b", "\x1c", "\x85", "\u2028", "\u2029"])
+SPACE = st.sampled_from(
+    [
+        " ",
+        " ",
+        " ",
+        "  ",
+        "\t",
+        "\u00a0",
+        "\u3000",
+        "\u2009",
+        "\n",
+        "\n",
+        "\r\n",
+        "\n\n",
+        "\n\n\n\n",
+        " \n",
+        "\n  ",
+        "\t\n",
+        "\x0c",
+        "\x0b",
+        "\x1c",
+        "\x85",
+        "\u2028",
+        "\u2029",
+    ]
+)
 WORD = st.one_of(
-    st.sampled_from(["The", "river", "festival", "Mr.", "Dr.", "e.g.", "U.S.", "No.", "1.", "3)", "(a)", "vs.",
-                     "Lyon", "June", "2024", "«quoted»", "“smart”", "—", "...", "?!", "http://x.org/a.b", "l'été",
-                     "中国", "人权。", "حقوق", "זכויות", "😀", "e\u0301", "\u200b", "\ufeff"]),
+    st.sampled_from(
+        [
+            "The",
+            "river",
+            "festival",
+            "Mr.",
+            "Dr.",
+            "e.g.",
+            "U.S.",
+            "No.",
+            "1.",
+            "3)",
+            "(a)",
+            "vs.",
+            "Lyon",
+            "June",
+            "2024",
+            "«quoted»",
+            "“smart”",
+            "—",
+            "...",
+            "?!",
+            "http://x.org/a.b",
+            "l'été",
+            "中国",
+            "人权。",
+            "حقوق",
+            "זכויות",
+            "😀",
+            "e\u0301",
+            "\u200b",
+            "\ufeff",
+        ]
+    ),
     st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), min_size=1, max_size=10),
 )
-END = st.sampled_from([".", ".", "?", "!", ":", ";", "", "…", "。", "！", ".\"", ".)"])
+END = st.sampled_from([".", ".", "?", "!", ":", ";", "", "…", "。", "！", '."', ".)"])
 
 
 @st.composite
@@ -163,17 +218,57 @@ def engine(tmp_path_factory) -> Engine:
     folder.mkdir()
     (folder / "festival.txt").write_text(
         "Menu Home About\n\nThe river festival was held in Lyon.\nIt lasted three\ndays in June.\n\n"
-        "Signatories:\n\n1. Acme Union\n2. Beta Watch (Japan)\n", encoding="utf-8")
+        "Signatories:\n\n1. Acme Union\n2. Beta Watch (Japan)\n",
+        encoding="utf-8",
+    )
     (folder / "world.txt").write_text(
-        "Menu Home About\n\nوقعت المنظمات على الرسالة.\nהארגונים חתמו על המכתב.\n论坛在北京举行。\n", encoding="utf-8")
+        "Menu Home About\n\nوقعت المنظمات على الرسالة.\nהארגונים חתמו על המכתב.\n论坛在北京举行。\n", encoding="utf-8"
+    )
     settings = Settings(corpus_dir=folder, index_dir=folder.parent / "index")
     return Engine.open(settings, embedder=HashingEmbedder(), build="missing")
 
 
-QUESTION_WORDS = st.sampled_from(["who", "Where", "the", "river", "festival", "Lyon", "signed", "it", "?", "...",
-                                  "\x00", "\x1b[2J", "😀", "👍🏽", "中国", "论坛", "حقوق", "الرسالة", "מכתב", "\u202e",
-                                  "\u200d", "\ufeff", "e\u0301", "\ud800", "Acme", "1.", "*", "OR", "AND", "\\",
-                                  "%s", "{0}", "<script>", "'", '"', "\n", "\t"])
+QUESTION_WORDS = st.sampled_from(
+    [
+        "who",
+        "Where",
+        "the",
+        "river",
+        "festival",
+        "Lyon",
+        "signed",
+        "it",
+        "?",
+        "...",
+        "\x00",
+        "\x1b[2J",
+        "😀",
+        "👍🏽",
+        "中国",
+        "论坛",
+        "حقوق",
+        "الرسالة",
+        "מכתב",
+        "\u202e",
+        "\u200d",
+        "\ufeff",
+        "e\u0301",
+        "\ud800",
+        "Acme",
+        "1.",
+        "*",
+        "OR",
+        "AND",
+        "\\",
+        "%s",
+        "{0}",
+        "<script>",
+        "'",
+        '"',
+        "\n",
+        "\t",
+    ]
+)
 QUESTIONS = st.one_of(
     st.text(max_size=200),
     st.lists(QUESTION_WORDS, max_size=25).map(" ".join),
@@ -183,8 +278,7 @@ QUESTIONS = st.one_of(
 
 @settings(max_examples=500, **PROPERTY)
 @given(question=QUESTIONS, history=st.lists(QUESTIONS, max_size=2), k=st.integers(-1, 12))
-def test_random_questions_never_crash_the_query_path(engine: Engine, question: str, history: list[str],
-                                                      k: int) -> None:
+def test_random_questions_never_crash_the_query_path(engine: Engine, question: str, history: list[str], k: int) -> None:
     try:
         answer = engine.ask(question, k, history=history)
     except HrqaError as error:  # refusing is fine; it must say why

@@ -36,8 +36,15 @@ def free_port() -> int:
 class AppServer:
     """`python app.py --port N` in a subprocess over a corpus and an index in a temp folder."""
 
-    def __init__(self, corpus: Path, index: Path, log_path: Path, *args: str, env: dict[str, str] | None = None,
-                 auth: tuple[str, str] | None = None):
+    def __init__(
+        self,
+        corpus: Path,
+        index: Path,
+        log_path: Path,
+        *args: str,
+        env: dict[str, str] | None = None,
+        auth: tuple[str, str] | None = None,
+    ):
         self.corpus, self.index, self.log_path = corpus, index, log_path
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
@@ -49,11 +56,22 @@ class AppServer:
 
     def start(self, timeout: float = 420) -> AppServer:
         env = {k: v for k, v in os.environ.items() if not k.startswith("HRQA_")}
-        env.update({"HRQA_CORPUS_DIR": str(self.corpus), "HRQA_INDEX_DIR": str(self.index),
-                    "PYTHONUNBUFFERED": "1", **self.extra_env})
+        env.update(
+            {
+                "HRQA_CORPUS_DIR": str(self.corpus),
+                "HRQA_INDEX_DIR": str(self.index),
+                "PYTHONUNBUFFERED": "1",
+                **self.extra_env,
+            }
+        )
         self._log = self.log_path.open("w", encoding="utf-8")
-        self.process = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--port", str(self.port), *self.args],
-                                        cwd=self.log_path.parent, env=env, stdout=self._log, stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(
+            [sys.executable, str(ROOT / "app.py"), "--port", str(self.port), *self.args],
+            cwd=self.log_path.parent,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -67,8 +85,9 @@ class AppServer:
 
     def status(self) -> dict | None:
         """The `status` endpoint over plain HTTP (it bypasses the queue), or None while not up."""
-        request = urllib.request.Request(f"{self.url}gradio_api/call/status", data=b'{"data": []}',
-                                         headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            f"{self.url}gradio_api/call/status", data=b'{"data": []}', headers={"Content-Type": "application/json"}
+        )
         try:
             if self.auth and not self._logged_in:
                 form = urllib.parse.urlencode({"username": self.auth[0], "password": self.auth[1]}).encode()
@@ -156,25 +175,35 @@ def test_follow_up_question_is_asked_in_the_context_of_the_previous_one(client):
 
 
 def test_document_filter_keeps_every_citation_in_the_chosen_document(client):
-    result = client.predict("Which organisations from Japan signed the open letter?", 0, None, [ASEM_DOC],
-                            api_name="/ask")
+    result = client.predict(
+        "Which organisations from Japan signed the open letter?", 0, None, [ASEM_DOC], api_name="/ask"
+    )
 
     assert result["citations"]
     assert {c["doc"] for c in result["citations"]} == {ASEM_DOC}
 
 
 def test_kind_filter_keeps_every_citation_in_the_chosen_kind(client):
-    result = client.predict("Is China's use of surveillance technology portrayed as protective or as a threat?",
-                            0, None, None, ["state-affiliated"], api_name="/ask")
+    result = client.predict(
+        "Is China's use of surveillance technology portrayed as protective or as a threat?",
+        0,
+        None,
+        None,
+        ["state-affiliated"],
+        api_name="/ask",
+    )
 
     assert result["citations"]
     assert {c["kind"] for c in result["citations"]} == {"state-affiliated"}
 
 
-@pytest.mark.parametrize("question, message", [
-    ("   ", "the question is empty"),
-    ("x" * 2001, "over the limit of 2000"),
-])
+@pytest.mark.parametrize(
+    "question, message",
+    [
+        ("   ", "the question is empty"),
+        ("x" * 2001, "over the limit of 2000"),
+    ],
+)
 def test_a_bad_question_is_refused_with_its_reason(client, question, message):
     from gradio_client.exceptions import AppError
 
@@ -193,8 +222,10 @@ def test_questions_asked_during_a_rebuild_are_answered_from_the_old_index(app, c
     """The rebuild embeds a new document for several seconds; a question asked meanwhile is answered at once,
     from the index being served, and the rebuild then swaps in the new index."""
     old_index = client.predict(api_name="/status")["index"]
-    filler = " ".join(f"Entry {i} of the lantern survey counted {i * 7} lanterns along canal {i % 13} in {1800 + i}."
-                      for i in range(300))
+    filler = " ".join(
+        f"Entry {i} of the lantern survey counted {i * 7} lanterns along canal {i % 13} in {1800 + i}."
+        for i in range(300)
+    )
     (app.corpus / "lantern_survey.txt").write_text(f"Lantern survey\n\n{filler}\n", encoding="utf-8")
 
     finished: dict[str, float] = {}

@@ -24,14 +24,17 @@ PAYLOADS = ("<script>alert(1)</script>", "<img src=x onerror=alert(2)>")
 # ----------------------------------------------------------------------------- escaping (no server)
 
 
-@pytest.mark.parametrize("text", [
-    "<script>alert(1)</script>",
-    "<img src=x onerror=alert(2)>",
-    '"><svg onload=alert(3)>',
-    "[click](javascript:alert(4))",
-    "${alert(5)} {{constructor.constructor('alert(6)')()}} `code` $$x$$",
-    "<u>background paper</u> &amp; **bold** _it_ # heading",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "<script>alert(1)</script>",
+        "<img src=x onerror=alert(2)>",
+        '"><svg onload=alert(3)>',
+        "[click](javascript:alert(4))",
+        "${alert(5)} {{constructor.constructor('alert(6)')()}} `code` $$x$$",
+        "<u>background paper</u> &amp; **bold** _it_ # heading",
+    ],
+)
 def test_escape_leaves_no_markup_and_keeps_every_character(text):
     import html
     import re
@@ -47,14 +50,38 @@ def test_escape_leaves_no_markup_and_keeps_every_character(text):
 def _hostile_answer() -> dict:
     text = f"The Lantern Protocol was signed in Reykjavik. {PAYLOADS[0]} {PAYLOADS[1]}"
     return {
-        "question": f"Where? {PAYLOADS[0]}", "abstained": False, "searched": "Where?", "abstain_reason": None,
+        "question": f"Where? {PAYLOADS[0]}",
+        "abstained": False,
+        "searched": "Where?",
+        "abstain_reason": None,
         "answer": [{"text": text, "citation": 1, "doc": "h.txt", "start": 0, "end": len(text)}],
         "citations": [
-            {"n": 1, "doc": "h.txt", "title": f"Title {PAYLOADS[0]}", "date": None, "publisher": PAYLOADS[1],
-             "kind": "<svg onload=alert(3)>", "start": 0, "end": len(text), "passage": text, "score": 1.0,
-             "highlights": [[0, len(text)]]},
-            {"n": 2, "doc": "g.txt", "title": "Other", "date": "2020-01-01", "publisher": "Other publisher",
-             "kind": "NGO", "start": 0, "end": 5, "passage": "Other", "score": 0.5, "highlights": []},
+            {
+                "n": 1,
+                "doc": "h.txt",
+                "title": f"Title {PAYLOADS[0]}",
+                "date": None,
+                "publisher": PAYLOADS[1],
+                "kind": "<svg onload=alert(3)>",
+                "start": 0,
+                "end": len(text),
+                "passage": text,
+                "score": 1.0,
+                "highlights": [[0, len(text)]],
+            },
+            {
+                "n": 2,
+                "doc": "g.txt",
+                "title": "Other",
+                "date": "2020-01-01",
+                "publisher": "Other publisher",
+                "kind": "NGO",
+                "start": 0,
+                "end": 5,
+                "passage": "Other",
+                "score": 0.5,
+                "highlights": [],
+            },
         ],
     }
 
@@ -69,12 +96,22 @@ def test_rendered_answer_sources_and_document_contain_no_markup_from_the_data():
     answer = _hostile_answer()
     turns = [{"question": answer["question"], "answer": answer}]
     text = answer["answer"][0]["text"]
-    document = Document(id="h.txt", text=text, sha256="0", title=f"Title {PAYLOADS[0]}", publisher=PAYLOADS[1],
-                        kind="<svg onload=alert(3)>")
+    document = Document(
+        id="h.txt",
+        text=text,
+        sha256="0",
+        title=f"Title {PAYLOADS[0]}",
+        publisher=PAYLOADS[1],
+        kind="<svg onload=alert(3)>",
+    )
 
-    for markup in (*(m["content"] for m in ui.chat_messages(turns)), ui.sources_html(turns, 0),
-                   ui.sources_html(turns, 0, "document date"), ui.document_html(document, answer["citations"][0]),
-                   ui.notice_html(f"no indexed document {PAYLOADS[1]!r}")):
+    for markup in (
+        *(m["content"] for m in ui.chat_messages(turns)),
+        ui.sources_html(turns, 0),
+        ui.sources_html(turns, 0, "document date"),
+        ui.document_html(document, answer["citations"][0]),
+        ui.notice_html(f"no indexed document {PAYLOADS[1]!r}"),
+    ):
         _assert_inert(markup)
 
 
@@ -86,7 +123,7 @@ def test_document_view_marks_the_answer_sentence_inside_the_cited_passage():
 
     markup = ui.document_html(document, citation)
 
-    assert '<mark>Second &lt;b&gt;one&lt;&#47;b&gt; here.</mark>' in markup
+    assert "<mark>Second &lt;b&gt;one&lt;&#47;b&gt; here.</mark>" in markup
     assert markup.count('id="hrqa-focus"') == 1
 
 
@@ -129,8 +166,15 @@ def test_credentials_need_a_password():
 
 def test_app_refuses_to_bind_everywhere_without_credentials(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("HRQA_")}
-    result = subprocess.run([sys.executable, str(ROOT / "app.py"), "--host", "0.0.0.0", "--port", "9"],
-                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False)
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "app.py"), "--host", "0.0.0.0", "--port", "9"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
     assert result.returncode == 2
     assert "refusing to serve on 0.0.0.0 without credentials" in result.stderr
@@ -140,23 +184,27 @@ def test_app_refuses_to_bind_everywhere_without_credentials(tmp_path):
 # ----------------------------------------------------------------------------- uploads
 
 
-@pytest.mark.parametrize("original, saved", [
-    ("report.txt", "report.txt"),
-    ("../../etc/passwd.txt", "passwd.txt"),
-    ("..\\..\\windows\\evil.md", "evil.md"),
-    ("/abs/path/Ünïcode Report (2024).PDF", "Unicode_Report_2024.pdf"),
-    (".hidden.html", "hidden.html"),
-    ("<script>alert(1)</script>.htm", "script.htm"),  # "/" ends a path component
-    ("<b onmouseover=alert(1)>notes.md", "b_onmouseover_alert_1_notes.md"),
-    ("README.md", "upload-README.md"),
-    ("....txt", "upload.txt"),
-])
+@pytest.mark.parametrize(
+    "original, saved",
+    [
+        ("report.txt", "report.txt"),
+        ("../../etc/passwd.txt", "passwd.txt"),
+        ("..\\..\\windows\\evil.md", "evil.md"),
+        ("/abs/path/Ünïcode Report (2024).PDF", "Unicode_Report_2024.pdf"),
+        (".hidden.html", "hidden.html"),
+        ("<script>alert(1)</script>.htm", "script.htm"),  # "/" ends a path component
+        ("<b onmouseover=alert(1)>notes.md", "b_onmouseover_alert_1_notes.md"),
+        ("README.md", "upload-README.md"),
+        ("....txt", "upload.txt"),
+    ],
+)
 def test_upload_names_are_sanitised(original, saved):
     assert uploads.sanitise_name(original) == saved
 
 
-@pytest.mark.parametrize("original", ["tool.exe", "catalog.toml", "archive.tar.gz", "no_extension", "data.jsonl",
-                                      "page.html.php"])
+@pytest.mark.parametrize(
+    "original", ["tool.exe", "catalog.toml", "archive.tar.gz", "no_extension", "data.jsonl", "page.html.php"]
+)
 def test_upload_refuses_other_file_types(original):
     with pytest.raises(uploads.UploadError, match="is not accepted"):
         uploads.sanitise_name(original)
@@ -199,12 +247,15 @@ def test_upload_never_follows_a_symlink_out_of_the_corpus(corpus, tmp_path):
     assert outside.read_text(encoding="utf-8") == "secret\n"
 
 
-@pytest.mark.parametrize("data, name, message", [
-    (b"x" * 1001, "big.txt", "over the limit of 1000"),
-    (b"", "empty.txt", "is empty"),
-    (b"text\x00\x01binary", "binary.txt", "binary content"),
-    (b"<html>not a pdf</html>", "fake.pdf", "not a PDF"),
-])
+@pytest.mark.parametrize(
+    "data, name, message",
+    [
+        (b"x" * 1001, "big.txt", "over the limit of 1000"),
+        (b"", "empty.txt", "is empty"),
+        (b"text\x00\x01binary", "binary.txt", "binary content"),
+        (b"<html>not a pdf</html>", "fake.pdf", "not a PDF"),
+    ],
+)
 def test_upload_refuses_bad_content_and_leaves_no_file(corpus, tmp_path, data, name, message):
     with pytest.raises(uploads.UploadError, match=message):
         uploads.save_upload(_source(tmp_path, data), name, corpus, 1000)
@@ -222,7 +273,7 @@ HOSTILE_TEXT = (
     "Lantern Protocol briefing\n\n"
     "The Lantern Protocol was signed in Reykjavik by eleven observer groups <script>alert(1)</script> "
     "according to the briefing <img src=x onerror=alert(2)> of the observers.\n\n"
-    "The observers also wrote <img src=x onerror=\"window.__xss=1\"> and ${alert(3)} and "
+    'The observers also wrote <img src=x onerror="window.__xss=1"> and ${alert(3)} and '
     "{{constructor.constructor('alert(4)')()}} and [read more](javascript:alert(5)) in the margin.\n"
 )
 HOSTILE_CATALOG = """
@@ -319,8 +370,12 @@ def test_hostile_document_is_shown_as_text_and_runs_no_script(hostile_app):
     assert "Lantern briefing <script>alert('title')</script><img src=x onerror=alert(6)>" in sources
     assert "<img src=x onerror=alert(7)> Observer Watch" in sources
     assert "<svg onload=alert(8)>" in sources
-    for payload in ("<script>alert(1)</script>", "${alert(3)}", "{{constructor.constructor('alert(4)')()}}",
-                    "[read more](javascript:alert(5))"):
+    for payload in (
+        "<script>alert(1)</script>",
+        "${alert(3)}",
+        "{{constructor.constructor('alert(4)')()}}",
+        "[read more](javascript:alert(5))",
+    ):
         assert payload in document
     # nothing was fetched from anywhere but the app itself (no analytics, fonts or CDN; no injected <img src=x>)
     hosts = {urlparse(u).netloc for u in requests if urlparse(u).scheme in ("http", "https", "ws", "wss")}
