@@ -160,8 +160,11 @@ def dense_candidates(
         rows = top_rows(scores, candidates)
         rows = rows[np.isfinite(scores[rows])]
         return rows, scores[rows]
-    scores, rows = vectors.search(index.vector_index, query_vector, candidates)
-    return rows, scores
+    _, rows = vectors.search(index.vector_index, query_vector, candidates)
+    # an approximate (8-bit) index finds the candidates; their exact cosines feed the fusion
+    scores = index.passage_vectors[rows] @ query_vector
+    order = np.argsort(-scores, kind="stable")
+    return rows[order], scores[order]
 
 
 def top_rows(scores: np.ndarray, k: int) -> np.ndarray:

@@ -198,3 +198,15 @@ def test_a_name_in_the_signatory_list_is_in_the_top_passage(real_engine):
     assert hits[0].passage.doc == "004_6fc4feaa17a14d90.txt"
     assert "46. Japan Uyghur Union" in real_engine.index.passage_text(hits[0].passage)
     assert hits[0].passage.heading == "Global call for international human rights monitoring mechanisms on China"
+
+
+def test_approximate_index_candidates_carry_exact_cosines(tiny_settings, fake_embedder):
+    from hrqa.engine import Engine
+    from hrqa.retrieval import dense_candidates
+
+    engine = Engine.open(tiny_settings.with_(index_type="hnsw"), embedder=fake_embedder, build="missing")
+    assert engine.index.manifest["index_type"] == "hnsw"
+    query = fake_embedder.embed_query("river festival Lyon")
+    rows, scores = dense_candidates(engine.index, query, 5, None)
+    assert list(scores) == sorted(scores, reverse=True)
+    assert np.allclose(scores, engine.index.passage_vectors[rows] @ query)
