@@ -75,6 +75,7 @@ class SentenceTransformerEmbedder:
         self.path = resolve_model_path(model)
         self.batch_size = batch_size
         self._model = None
+        self._query_encoder: NumpyBertEncoder | bool | None = None
         self._fingerprint: str | None = None
         self.dimension = self._read_dimension()
 
@@ -129,9 +130,102 @@ class SentenceTransformerEmbedder:
         return out
 
     def embed_query(self, text: str) -> np.ndarray:
+        # One short text: a numpy forward pass when the model allows it, so a question does not pay
+        # for importing torch and sentence-transformers (about 5 s of a cold `hrqa ask`).
+        if self._query_encoder is None:
+            self._query_encoder = NumpyBertEncoder.for_folder(self.path) or False
+        if self._query_encoder:
+            return self._query_encoder.encode(text)
         model = self._load()
         vector = model.encode([text], normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
         return vector[0].astype(np.float32, copy=False)
+
+
+class NumpyBertEncoder:
+    """BERT + mean pooling + normalisation (the sentence-transformers pipeline of MiniLM) in numpy.
+
+    Used for queries only; its vectors match sentence-transformers' to about 1e-7.
+    """
+
+    def __init__(self, path: Path) -> None:
+        import json
+
+        from safetensors.numpy import load_file
+        from tokenizers import Tokenizer
+
+        config = json.loads((path / "config.json").read_text())
+        limits = json.loads((path / "sentence_bert_config.json").read_text())
+        self.tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
+        self.tokenizer.no_padding()
+        self.tokenizer.enable_truncation(int(limits.get("max_seq_length", 256)))
+        self.weights = {k: v.astype(np.float32) for k, v in load_file(str(path / "model.safetensors")).items()}
+        self.heads = int(config["num_attention_heads"])
+        self.layers = int(config["num_hidden_layers"])
+        self.eps = float(config["layer_norm_eps"])
+
+    @classmethod
+    def for_folder(cls, path: Path) -> NumpyBertEncoder | None:
+        """The encoder when ``path`` is a BERT with mean pooling and normalisation, else None."""
+        import json
+
+        try:
+            config = json.loads((path / "config.json").read_text())
+            modules = [m["type"].rsplit(".", 1)[-1] for m in json.loads((path / "modules.json").read_text())]
+            pooling = json.loads((path / "1_Pooling" / "config.json").read_text())
+        except (OSError, ValueError, KeyError):
+            return None
+        plain = (
+            config.get("model_type") == "bert"
+            and config.get("hidden_act") == "gelu"
+            and config.get("position_embedding_type", "absolute") == "absolute"
+            and modules == ["Transformer", "Pooling", "Normalize"]
+            and pooling.get("pooling_mode_mean_tokens")
+            and not any(
+                v for k, v in pooling.items() if k.startswith("pooling_mode_") and k != "pooling_mode_mean_tokens"
+            )
+            and (path / "model.safetensors").exists()
+            and (path / "tokenizer.json").exists()
+        )
+        return cls(path) if plain else None
+
+    def _norm(self, x: np.ndarray, name: str) -> np.ndarray:
+        mean = x.mean(-1, keepdims=True)
+        variance = ((x - mean) ** 2).mean(-1, keepdims=True)
+        return (x - mean) / np.sqrt(variance + self.eps) * self.weights[name + ".weight"] + self.weights[name + ".bias"]
+
+    def _linear(self, x: np.ndarray, name: str) -> np.ndarray:
+        return x @ self.weights[name + ".weight"].T + self.weights[name + ".bias"]
+
+    def encode(self, text: str) -> np.ndarray:
+        from scipy.special import erf
+
+        w = self.weights
+        ids = np.array(self.tokenizer.encode(text).ids)
+        n = len(ids)
+        x = (
+            w["embeddings.word_embeddings.weight"][ids]
+            + w["embeddings.position_embeddings.weight"][:n]
+            + w["embeddings.token_type_embeddings.weight"][0]
+        )
+        x = self._norm(x, "embeddings.LayerNorm")
+        width = x.shape[1]
+        head = width // self.heads
+        for i in range(self.layers):
+            p = f"encoder.layer.{i}."
+            q, k, v = (
+                self._linear(x, p + f"attention.self.{part}").reshape(n, self.heads, head).transpose(1, 0, 2)
+                for part in ("query", "key", "value")
+            )
+            attention = q @ k.transpose(0, 2, 1) / np.sqrt(head)
+            attention = np.exp(attention - attention.max(-1, keepdims=True))
+            attention /= attention.sum(-1, keepdims=True)
+            context = (attention @ v).transpose(1, 0, 2).reshape(n, width)
+            x = self._norm(x + self._linear(context, p + "attention.output.dense"), p + "attention.output.LayerNorm")
+            inner = self._linear(x, p + "intermediate.dense")
+            inner = 0.5 * inner * (1.0 + erf(inner / np.sqrt(2.0)))  # exact GELU, as BERT's "gelu"
+            x = self._norm(x + self._linear(inner, p + "output.dense"), p + "output.LayerNorm")
+        pooled = x.mean(0)
+        return (pooled / np.linalg.norm(pooled)).astype(np.float32)
 
 
 _TOKEN = re.compile(r"\w+", re.UNICODE)

@@ -159,3 +159,42 @@ def test_a_broken_model_folder_raises_model_error(tmp_path: Path, no_network):
     with pytest.raises(ModelError, match=r"no weights \(\*\.safetensors or pytorch_model\.bin\) in "):
         weights_fingerprint(tmp_path)
     assert no_network == []
+
+
+@pytest.mark.slow
+def test_numpy_query_encoder_matches_sentence_transformers():
+    from hrqa.embedding import NumpyBertEncoder, SentenceTransformerEmbedder
+
+    embedder = SentenceTransformerEmbedder()
+    fast = NumpyBertEncoder.for_folder(embedder.path)
+    assert fast is not None
+    questions = ["Which two media outlets interviewed Professor Gong Xianghe?", "日本ウイグル協会", "x " * 400]
+    reference = embedder.embed(questions)
+    for question, expected in zip(questions, reference):
+        assert np.abs(fast.encode(question) - expected).max() < 1e-5
+
+
+def test_numpy_query_encoder_declines_other_architectures(tmp_path):
+    from hrqa.embedding import NumpyBertEncoder
+
+    (tmp_path / "config.json").write_text('{"model_type": "roberta"}')
+    (tmp_path / "modules.json").write_text("[]")
+    assert NumpyBertEncoder.for_folder(tmp_path) is None
+    assert NumpyBertEncoder.for_folder(tmp_path / "missing") is None
+
+
+@pytest.mark.slow
+def test_ask_answers_without_importing_torch(real_engine):
+    import subprocess
+    import sys
+
+    settings = real_engine.settings
+    code = (
+        "import sys; from hrqa.cli import main; "
+        f"code = main(['ask', '--corpus', {str(settings.corpus_dir)!r}, '--index-dir', {str(settings.index_dir)!r}, "
+        "'Which two media outlets interviewed Professor Gong Xianghe?']); "
+        "assert 'torch' not in sys.modules, 'torch was imported'; sys.exit(code)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "the Global Times and China News Network" in result.stdout
