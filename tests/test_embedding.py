@@ -195,6 +195,6 @@ def test_ask_answers_without_importing_torch(real_engine):
         "'Which two media outlets interviewed Professor Gong Xianghe?']); "
         "assert 'torch' not in sys.modules, 'torch was imported'; sys.exit(code)"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 0, result.stderr
     assert "the Global Times and China News Network" in result.stdout
