@@ -512,7 +512,3 @@ def build_answer(
         confidence=confidence,
         abstain_reason=reason,
     )
-
-
-def passage_of(index: Index, passage: Passage) -> str:
-    return index.passage_text(passage)

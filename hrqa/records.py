@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -177,7 +177,3 @@ class FindResult:
         for m in self.mentions:
             counts[m.doc] = counts.get(m.doc, 0) + 1
         return counts
-
-
-def as_dict(record) -> dict:
-    return asdict(record)
