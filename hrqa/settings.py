@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 import os
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from hrqa.errors import SettingsError
@@ -59,6 +59,11 @@ class Settings:
     #: user:password for the web app; required to bind beyond loopback unless insecure is set
     auth: str | None = None
     insecure: bool = False
+    #: intra-op threads of each ONNX Runtime session that answers questions (the query encoder, the
+    #: reader); index builds use every core. Measured on 2 cores (README, performance): see THREADS_NOTE.
+    threads: int = 1
+    #: where exported ONNX models are kept, one folder per model fingerprint (HRQA_CACHE_DIR)
+    cache_dir: Path = field(default_factory=lambda: _default_cache_dir())
 
     def __post_init__(self) -> None:
         for name in (
@@ -70,6 +75,7 @@ class Settings:
             "max_question_chars",
             "max_file_bytes",
             "exact_search_limit",
+            "threads",
         ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -87,6 +93,7 @@ class Settings:
             object.__setattr__(self, "index_type", IndexType.from_str(self.index_type))
         object.__setattr__(self, "corpus_dir", Path(self.corpus_dir))
         object.__setattr__(self, "index_dir", Path(self.index_dir))
+        object.__setattr__(self, "cache_dir", Path(self.cache_dir).expanduser())
 
     @property
     def chunking(self) -> dict[str, int]:
@@ -112,6 +119,11 @@ class Settings:
 
     def with_(self, **changes) -> Settings:
         return replace(self, **changes)
+
+
+def _default_cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/hrqa/onnx``, else ``~/.cache/hrqa/onnx``."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "hrqa" / "onnx"
 
 
 def _coerce(name: str, type_text: str, raw: str):
