@@ -13,11 +13,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
-import importlib.util
 import json
 import os
 import platform
-import random
 import resource
 import shutil
 import socket
@@ -65,6 +63,8 @@ class Plan:
     #: vector index kinds (IndexType values, and vectors.IVFSQ)
     scale_types: tuple[str, ...]
     scale_queries: int = 200
+    #: questions fed on stdin to one ``hrqa ask --json`` process (and to the baseline's)
+    stream_questions: int = 100
     app_timeout_s: float = 120.0
 
     @classmethod
@@ -87,7 +87,7 @@ class Plan:
                 scifact_records=None,
                 cold_runs=3,
                 embedding_texts=256,
-                embedding_batches=(8, 16, 32, 64, 128),
+                embedding_batches=(16, 32, 64),
                 scale_sizes=(10_000, 100_000, 1_000_000),
                 scale_types=("flat", "ivfsq", "ivfpq", "hnsw"),
             )
@@ -264,6 +264,8 @@ def _child_env(settings: Settings) -> dict[str, str]:
             "HRQA_CORPUS_DIR": str(settings.corpus_dir),
             "HRQA_INDEX_DIR": str(settings.index_dir),
             "HRQA_MODEL": settings.model,
+            "HRQA_CACHE_DIR": str(settings.cache_dir),
+            "HRQA_THREADS": str(settings.threads),
             "PYTHONPATH": os.pathsep.join(
                 [str(ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
             ),
@@ -319,6 +321,7 @@ class ParagraphBaseline:
     def __init__(self, embedder) -> None:
         self.embedder = embedder
         self.paragraphs: list[str] = []
+        self.vectors: np.ndarray | None = None
         self.index = None
 
     def build(self, corpus_dir: Path, max_file_bytes: int) -> dict:
@@ -330,6 +333,7 @@ class ParagraphBaseline:
         documents = read_corpus(corpus_dir, max_file_bytes).documents
         self.paragraphs = [p for d in documents for p in paragraphs(d.text)]
         vectors = self.embedder.embed(self.paragraphs)
+        self.vectors = vectors
         self.index = faiss.IndexFlatIP(self.embedder.dimension)
         self.index.add(np.ascontiguousarray(vectors, dtype=np.float32))
         seconds = time.perf_counter() - started
@@ -419,6 +423,7 @@ def bench_corpus(
             "query_p50": round(query["ask_ms"]["p50"] / baseline_query["p50"], 3),
         },
         "engine": engine,  # dropped before the report is written; kept for later sections
+        "baseline_pipeline": baseline,  # likewise
     }
 
 
@@ -516,23 +521,129 @@ def app_ready(settings: Settings, timeout: float, app: Path = APP) -> dict:
                 process.wait()
 
 
-# ----------------------------------------------------------------------------- embedding speed
+# ----------------------------------------------------------------------------- questions on stdin
 
 
-def _encode(model, texts: Sequence[str], batch_size: int, sort: bool, dimension: int = 384) -> np.ndarray:
-    """The build's encoding loop (see SentenceTransformerEmbedder.embed), with sorting optional."""
-    order = sorted(range(len(texts)), key=lambda i: -len(texts[i])) if sort else list(range(len(texts)))
-    out = np.zeros((len(texts), dimension), dtype=np.float32)
+#: The tutorial pipeline as a process answering one question per stdin line: sentence-transformers
+#: encodes the question, faiss.IndexFlatIP finds the top paragraph, a JSON line is printed.
+_BASELINE_STREAM = """
+import json, sys
+import faiss, numpy as np
+from sentence_transformers import SentenceTransformer
+model = SentenceTransformer(sys.argv[1], device="cpu", local_files_only=True)
+with open(sys.argv[2], encoding="utf-8") as handle:
+    paragraphs = json.load(handle)
+vectors = np.load(sys.argv[3])
+index = faiss.IndexFlatIP(vectors.shape[1])
+index.add(vectors)
+for line in sys.stdin:
+    question = line.rstrip("\\n")
+    if not question.strip():
+        continue
+    vector = model.encode([question], normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
+    _, rows = index.search(vector.astype(np.float32), 1)
+    print(json.dumps({"question": question, "paragraph": paragraphs[int(rows[0][0])]}), flush=True)
+"""
+
+
+def stream_timing(command: Sequence[str], questions: Sequence[str], env: dict[str, str], cwd: Path) -> dict:
+    """Feed ``questions`` one per line to ``command`` and time each answer line as it arrives. The cost
+    of a question is the time between the first and the last answer over the answers between: start-up
+    and the first question's loading are left out, as they are paid once per process."""
+    with tempfile.TemporaryFile() as err:
+        started = time.perf_counter()
+        process = subprocess.Popen(
+            list(command), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, env=env, cwd=cwd, text=True
+        )
+
+        def feed() -> None:
+            try:
+                process.stdin.write("".join(q.replace("\n", " ") + "\n" for q in questions))
+            finally:
+                process.stdin.close()
+
+        writer = threading.Thread(target=feed, daemon=True)
+        writer.start()
+        arrivals: list[float] = []
+        answered = 0
+        for line in process.stdout:
+            arrivals.append(time.perf_counter())
+            answered += "error" not in json.loads(line)
+        process.wait()
+        writer.join()
+        err.seek(0)
+        stderr = err.read().decode("utf-8", "replace")
+    if len(arrivals) != len(questions) or len(arrivals) < 2:
+        return {"available": False, "reason": f"{len(arrivals)} answers to {len(questions)} questions: {stderr[-300:]}"}
+    return {
+        "available": True,
+        "questions": len(questions),
+        "answered": answered,
+        "per_question_ms": round((arrivals[-1] - arrivals[0]) * 1000 / (len(arrivals) - 1), 2),
+        "first_answer_s": round(arrivals[0] - started, 3),
+        "wall_s": round(arrivals[-1] - started, 3),
+    }
+
+
+def ask_stream(settings: Settings, questions: Sequence[str], baseline: ParagraphBaseline, workdir: Path) -> dict:
+    """``hrqa ask --json`` with the questions on stdin against the tutorial pipeline's process on the same
+    corpus and questions: the cost of one question as a person measures it from outside."""
+    from hrqa.embedding import resolve_model_path
+
+    _note(f"stdin: hrqa ask --json with {len(questions)} questions")
+    hrqa = stream_timing([sys.executable, "-m", "hrqa.cli", "ask", "--json"], questions, _child_env(settings), ROOT)
+    folder = workdir / "stream-baseline"
+    folder.mkdir(exist_ok=True)
+    (folder / "paragraphs.json").write_text(json.dumps(baseline.paragraphs), encoding="utf-8")
+    np.save(folder / "vectors.npy", np.ascontiguousarray(baseline.vectors, dtype=np.float32))
+    _note(f"stdin: the tutorial pipeline with {len(questions)} questions")
+    base = stream_timing(
+        [
+            sys.executable,
+            "-c",
+            _BASELINE_STREAM,
+            str(resolve_model_path(settings.model)),
+            str(folder / "paragraphs.json"),
+            str(folder / "vectors.npy"),
+        ],
+        questions,
+        _child_env(settings),
+        ROOT,
+    )
+    result = {"hrqa": hrqa, "baseline": base}
+    if hrqa.get("available") and base.get("available"):
+        result["hrqa_to_baseline"] = round(hrqa["per_question_ms"] / base["per_question_ms"], 3)
+    return result
+
+
+# ----------------------------------------------------------------------------- encoding: build and question
+
+
+#: Sustained fp32 matrix throughput of this 2-core machine, as issue 9 measured it: the ceiling against
+#: which the build's encoding speed is read.
+CEILING_GFLOPS = 140.0
+
+
+def transformer_flops(config: dict, tokens: int) -> float:
+    """Floating-point operations of one BERT forward pass over a sequence of ``tokens`` tokens: per layer
+    the four attention projections (8·n·H²), the feed-forward pair (4·n·H·I) and the attention products
+    (4·n²·H); embeddings, norms and softmax are ignored (under 1%)."""
+    h, inner, layers = config["hidden_size"], config["intermediate_size"], config["num_hidden_layers"]
+    n = tokens
+    return float(layers * (8 * n * h * h + 4 * n * h * inner + 4 * n * n * h))
+
+
+def _encode_sorted(encode: Callable[[list[str]], np.ndarray], texts: Sequence[str], batch_size: int) -> np.ndarray:
+    """The build's loop (SentenceTransformerEmbedder.embed): longest first, fixed batches, input order kept."""
+    order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+    out: np.ndarray | None = None
     for begin in range(0, len(order), batch_size):
         batch = order[begin : begin + batch_size]
-        out[batch] = model.encode(
-            [texts[i] for i in batch],
-            batch_size=batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
-    return out
+        vectors = encode([texts[i] for i in batch])
+        if out is None:
+            out = np.zeros((len(texts), vectors.shape[1]), dtype=np.float32)
+        out[batch] = vectors
+    return out if out is not None else np.zeros((0, 0), dtype=np.float32)
 
 
 @contextlib.contextmanager
@@ -547,85 +658,190 @@ def torch_threads(count: int) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def embedding_speed(embedder, texts: Sequence[str], batches: Sequence[int], queries: Sequence[str] = ()) -> dict:
-    """Texts per second of the build's encoding under each option, on the same passages; and the latency
-    of encoding one query with one torch thread and with all cores."""
+def _torch_encoder(model, batch_size: int) -> Callable[[list[str]], np.ndarray]:
+    def encode(texts: list[str]) -> np.ndarray:
+        return model.encode(
+            texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+        )
+
+    return encode
+
+
+def embedding_speed(
+    embedder,
+    texts: Sequence[str],
+    batches: Sequence[int],
+    queries: Sequence[str] = (),
+    threads: Sequence[int] | None = None,
+) -> dict:
+    """Texts per second of the build's encoding (sorted by length) on torch and on ONNX Runtime, for each
+    batch size and thread count, on the same passages; GFLOP/s of useful work (tokens that are not
+    padding) against CEILING_GFLOPS; how far the two backends' vectors are apart; torch int8 for the
+    record; and the question-time latencies of ``query_encoding``."""
     import torch
 
-    if not hasattr(embedder, "_load"):
+    if not hasattr(embedder, "onnx_encoder"):
         return {"available": False, "reason": f"{type(embedder).__name__} is not a sentence-transformers model"}
-    model = embedder._load()
     texts = list(texts)
-    shuffled = texts[:]
-    random.Random(0).shuffle(shuffled)  # a corpus's order: lengths mixed within each batch
     cores = os.cpu_count() or 1
-    default_batch = getattr(embedder, "batch_size", 64)
-    _encode(model, texts[:8], 8, True, embedder.dimension)  # warm up
+    threads = sorted(set(threads or (1, cores)))
+    model = embedder._load()
+    config = json.loads((embedder.path / "config.json").read_text(encoding="utf-8"))
+    onnx = {count: embedder.onnx_encoder(count) for count in threads}
+    if any(encoder is None for encoder in onnx.values()):
+        return {"available": False, "reason": f"{embedder.name} has no ONNX encoder: {embedder._onnx_problem}"}
+    tokenizer = onnx[threads[0]].tokenizer
+    lengths = [len(e.ids) for e in tokenizer.encode_batch(texts)]
+    useful_gflop = sum(transformer_flops(config, n) for n in lengths) / 1e9
     rows: list[dict] = []
 
-    def measure(option: str, function: Callable, *arguments) -> np.ndarray:
-        vectors, elapsed = _timed(function, *arguments)
+    def measure(backend: str, count: int, batch: int, encode) -> np.ndarray:
+        _encode_sorted(encode, texts[:batch], batch)  # warm up: allocations, first-call paths
+        vectors, elapsed = _timed(_encode_sorted, encode, texts, batch)
+        seconds = elapsed / 1000
         rows.append(
             {
-                "option": option,
-                "texts_per_s": round(len(texts) / (elapsed / 1000), 2),
-                "seconds": round(elapsed / 1000, 3),
+                "backend": backend,
+                "threads": count,
+                "batch": batch,
+                "option": f"{backend}, sorted, batch {batch}, {count} thread{'s' if count > 1 else ''}",
+                "texts_per_s": round(len(texts) / seconds, 2),
+                "seconds": round(seconds, 3),
+                "gflops": round(useful_gflop / seconds, 1),
+                "share_of_ceiling": round(useful_gflop / seconds / CEILING_GFLOPS, 3),
             }
         )
-        _note(f"embedding: {option}: {rows[-1]['texts_per_s']} texts/s")
+        _note(f"embedding: {rows[-1]['option']}: {rows[-1]['texts_per_s']} texts/s, {rows[-1]['gflops']} GFLOP/s")
         return vectors
 
-    reference = measure(
-        f"as built: sorted by length, batch {default_batch}, {torch.get_num_threads()} threads", embedder.embed, texts
-    )
-    dimension = embedder.dimension
-    measure(
-        f"unsorted (corpus order), batch {default_batch}", _encode, model, shuffled, default_batch, False, dimension
-    )
-    for batch in batches:
-        measure(f"sorted, batch {batch}", _encode, model, texts, batch, True, dimension)
-    for threads in sorted({1, cores}):
-        with torch_threads(threads):
-            measure(
-                f"sorted, batch {default_batch}, torch threads {threads}",
-                _encode,
-                model,
-                texts,
-                default_batch,
-                True,
-                dimension,
-            )
+    outputs: dict[str, np.ndarray] = {}
+    for count in threads:
+        for batch in batches:
+            with torch_threads(count):
+                outputs["torch"] = measure("torch", count, batch, _torch_encoder(model, batch))
+            outputs["onnx"] = measure("onnx", count, batch, onnx[count].encode)
+    difference = np.abs(outputs["torch"] - outputs["onnx"])
+    cosines = np.sum(outputs["torch"] * outputs["onnx"], axis=1)
+    best = {b: max((r for r in rows if r["backend"] == b), key=lambda r: r["texts_per_s"]) for b in ("torch", "onnx")}
     result = {
         "available": True,
         "texts": len(texts),
-        "mean_chars": round(statistics.fmean(map(len, texts)), 1),
+        "mean_chars": round(statistics.fmean(map(len, texts)), 1) if texts else 0,
+        "mean_tokens": round(statistics.fmean(lengths), 1) if lengths else 0,
+        "useful_gflop": round(useful_gflop, 1),
+        "ceiling_gflops": CEILING_GFLOPS,
         "cores": cores,
         "rows": rows,
-        "int8": _int8_option(model, texts, default_batch, reference, measure),
+        "best": best,
+        "build_backend": embedder.BUILD_BACKEND,
+        "onnx_vs_torch": {
+            "max_abs_difference": float(difference.max()) if texts else None,
+            "cosine_min": round(float(cosines.min()), 7) if texts else None,
+        },
+        "int8": _int8_option(model, texts, max(batches), outputs["torch"]),
+        "torch_threads_default": torch.get_num_threads(),
     }
-    result["onnx"] = (
-        {
-            "available": True,
-            "note": "onnxruntime is installed but no ONNX export of the model is packaged; not measured",
-        }
-        if importlib.util.find_spec("onnxruntime")
-        else {
-            "available": False,
-            "reason": "onnxruntime is not installed (it is on PyPI but not a dependency of hrqa); not measured",
-        }
-    )
-    result["query_encode_ms_by_threads"] = {}
-    for threads in sorted({1, cores}):
-        with torch_threads(threads):
-            for query in queries[:5]:
-                embedder.embed_query(query)
-            result["query_encode_ms_by_threads"][str(threads)] = percentiles(
-                [_timed(embedder.embed_query, query)[1] for query in queries]
-            )
+    result["query"] = query_encoding(embedder, queries, threads) if queries else {}
     return result
 
 
-def _int8_option(model, texts, batch_size, reference: np.ndarray, measure) -> dict:
+def query_encoding(embedder, questions: Sequence[str], threads: Sequence[int]) -> dict:
+    """Latency of encoding one question, interleaved on the same questions: ONNX Runtime with each thread
+    count (and the question-time setting), torch (sentence-transformers, its default threads), and the
+    numpy forward pass hrqa used before ONNX Runtime (NumpyReferenceEncoder, kept here as the
+    reference)."""
+    encoders: dict[str, Callable[[str], np.ndarray]] = {}
+    for count in threads:
+        encoders[f"onnx, {count} thread{'s' if count > 1 else ''}"] = embedder.onnx_encoder(count).encode
+    model = embedder._load()
+    encoders["torch (sentence-transformers)"] = _torch_encoder(model, 1)
+    numpy_reference = NumpyReferenceEncoder.for_folder(embedder.path)
+    if numpy_reference is not None:
+        encoders["numpy forward pass (hrqa before ONNX Runtime)"] = numpy_reference.encode
+    samples: dict[str, list[float]] = {name: [] for name in encoders}
+    for question in questions[:5]:  # warm up
+        for encode in encoders.values():
+            encode([question])
+    for question in questions:
+        for name, encode in encoders.items():
+            samples[name].append(_timed(encode, [question])[1])
+    return {
+        "questions": len(questions),
+        "setting_threads": embedder.threads,
+        "ms": {name: percentiles(values) for name, values in samples.items()},
+    }
+
+
+class NumpyReferenceEncoder:
+    """BERT + mean pooling + normalisation in numpy: the question encoder of hrqa before ONNX Runtime,
+    kept only as the benchmark's reference (it matched sentence-transformers to about 1e-7)."""
+
+    def __init__(self, path: Path) -> None:
+        from safetensors.numpy import load_file
+        from tokenizers import Tokenizer
+
+        config = json.loads((path / "config.json").read_text())
+        limits = json.loads((path / "sentence_bert_config.json").read_text())
+        self.tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
+        self.tokenizer.no_padding()
+        self.tokenizer.enable_truncation(int(limits.get("max_seq_length", 256)))
+        self.weights = {k: v.astype(np.float32) for k, v in load_file(str(path / "model.safetensors")).items()}
+        self.heads = int(config["num_attention_heads"])
+        self.layers = int(config["num_hidden_layers"])
+        self.eps = float(config["layer_norm_eps"])
+
+    @classmethod
+    def for_folder(cls, path: Path) -> NumpyReferenceEncoder | None:
+        from hrqa.onnx_runtime import sentence_encoder_problem
+
+        if sentence_encoder_problem(path) is not None or not (path / "model.safetensors").exists():
+            return None
+        return cls(path)
+
+    def _norm(self, x: np.ndarray, name: str) -> np.ndarray:
+        mean = x.mean(-1, keepdims=True)
+        variance = ((x - mean) ** 2).mean(-1, keepdims=True)
+        return (x - mean) / np.sqrt(variance + self.eps) * self.weights[name + ".weight"] + self.weights[name + ".bias"]
+
+    def _linear(self, x: np.ndarray, name: str) -> np.ndarray:
+        return x @ self.weights[name + ".weight"].T + self.weights[name + ".bias"]
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        return np.stack([self._encode_one(text) for text in texts])
+
+    def _encode_one(self, text: str) -> np.ndarray:
+        from scipy.special import erf
+
+        w = self.weights
+        ids = np.array(self.tokenizer.encode(text).ids)
+        n = len(ids)
+        x = (
+            w["embeddings.word_embeddings.weight"][ids]
+            + w["embeddings.position_embeddings.weight"][:n]
+            + w["embeddings.token_type_embeddings.weight"][0]
+        )
+        x = self._norm(x, "embeddings.LayerNorm")
+        width = x.shape[1]
+        head = width // self.heads
+        for i in range(self.layers):
+            p = f"encoder.layer.{i}."
+            q, k, v = (
+                self._linear(x, p + f"attention.self.{part}").reshape(n, self.heads, head).transpose(1, 0, 2)
+                for part in ("query", "key", "value")
+            )
+            attention = q @ k.transpose(0, 2, 1) / np.sqrt(head)
+            attention = np.exp(attention - attention.max(-1, keepdims=True))
+            attention /= attention.sum(-1, keepdims=True)
+            context = (attention @ v).transpose(1, 0, 2).reshape(n, width)
+            x = self._norm(x + self._linear(context, p + "attention.output.dense"), p + "attention.output.LayerNorm")
+            inner = self._linear(x, p + "intermediate.dense")
+            inner = 0.5 * inner * (1.0 + erf(inner / np.sqrt(2.0)))  # exact GELU, as BERT's "gelu"
+            x = self._norm(x + self._linear(inner, p + "output.dense"), p + "output.LayerNorm")
+        pooled = x.mean(0)
+        return (pooled / np.linalg.norm(pooled)).astype(np.float32)
+
+
+def _int8_option(model, texts, batch_size, reference: np.ndarray) -> dict:
     """torch dynamic int8 quantisation of the Linear layers (installed with torch; no download)."""
     import torch
 
@@ -639,15 +855,7 @@ def _int8_option(model, texts, batch_size, reference: np.ndarray, measure) -> di
         return {"available": False, "reason": f"quantize_dynamic failed: {error}"}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        vectors = measure(
-            f"int8 dynamic quantisation, sorted, batch {batch_size}",
-            _encode,
-            quantized,
-            texts,
-            batch_size,
-            True,
-            reference.shape[1],
-        )
+        vectors, elapsed = _timed(_encode_sorted, _torch_encoder(quantized, batch_size), texts, batch_size)
     cosines = np.sum(vectors * reference, axis=1)
     # Does int8 keep the nearest passage? Each text as a query against the fp32 vectors of the others.
     fp32 = reference @ reference.T
@@ -657,6 +865,7 @@ def _int8_option(model, texts, batch_size, reference: np.ndarray, measure) -> di
     same_top = float(np.mean(fp32.argmax(axis=1) == int8.argmax(axis=1)))
     return {
         "available": True,
+        "texts_per_s": round(len(texts) / (elapsed / 1000), 2),
         "cosine_to_fp32_mean": round(float(cosines.mean()), 4),
         "cosine_to_fp32_min": round(float(cosines.min()), 4),
         "same_nearest_neighbour": round(same_top, 3),
@@ -802,7 +1011,7 @@ def run(
         if checkpoint:
             checkpoint(
                 {k: v for k, v in report.items() if k != "corpora"}
-                | {"corpora": {n: {k: v for k, v in c.items() if k != "engine"} for n, c in report["corpora"].items()}}
+                | {"corpora": {n: {k: v for k, v in c.items() if k not in _LIVE} for n, c in report["corpora"].items()}}
             )
 
     embedder = load_embedder(settings.model, settings.batch_size)
@@ -832,11 +1041,18 @@ def run(
             "app": app_ready(seeds_settings, plan.app_timeout_s),
         }
 
+    with section("stream"):
+        seeds = report["corpora"]["seeds"]
+        report["stream"] = ask_stream(
+            seeds_settings, seeds_questions[: plan.stream_questions], seeds["baseline_pipeline"], workdir
+        )
+
     with section("embedding"):
         texts = _embedding_texts(report, plan.embedding_texts)
         report["embedding"] = embedding_speed(embedder, texts, plan.embedding_batches, seeds_questions[:100])
     for corpus in report["corpora"].values():
-        corpus.pop("engine", None)  # free the indexes before the scale section allocates
+        for key in _LIVE:
+            corpus.pop(key, None)  # free the indexes before the scale section allocates
     report["memory"]["peak_rss_mb_after_embedding"] = peak_rss_mb()
 
     with section("scale"):
@@ -845,6 +1061,10 @@ def run(
     report["machine"]["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
     report["seconds"] = round(time.perf_counter() - started, 1)
     return report
+
+
+#: report entries that hold live objects for later sections, never written
+_LIVE = ("engine", "baseline_pipeline")
 
 
 def _embedding_texts(report: dict, count: int) -> list[str]:
@@ -951,26 +1171,55 @@ def format_table(report: dict) -> str:
         f"(model, indexes, baseline); {memory['peak_rss_mb_bench_process']:.0f} MB after the scale section"
     )
     lines.append("")
+    stream = report.get("stream", {})
+    lines.append("Questions on stdin, one process each, cost per question after the first answer")
+    for name, label in (("hrqa", "hrqa ask --json"), ("baseline", "tutorial pipeline (MiniLM + IndexFlatIP)")):
+        figures = stream.get(name, {"available": False, "reason": "not measured"})
+        if figures.get("available"):
+            lines.append(
+                f"  {label:<42}{figures['per_question_ms']:>8.1f} ms  ({figures['questions']} questions, "
+                f"first answer after {figures['first_answer_s']:.2f} s)"
+            )
+        else:
+            lines.append(f"  {label:<42}not available ({figures['reason']})")
+    if "hrqa_to_baseline" in stream:
+        lines.append(f"  hrqa / baseline: {stream['hrqa_to_baseline']:.2f} (target ≤ 1.0)")
+    lines.append("")
     embedding = report["embedding"]
-    lines.append("Embedding throughput (build path)")
+    lines.append("Encoding passages (build path): sorted by length, the same passages for every option")
     if embedding.get("available"):
-        lines.append(f"  {embedding['texts']} passages, mean {embedding['mean_chars']:.0f} characters")
+        lines.append(
+            f"  {embedding['texts']} passages, mean {embedding['mean_chars']:.0f} characters, "
+            f"{embedding['mean_tokens']:.0f} tokens; {embedding['useful_gflop']:.0f} GFLOP of useful work"
+        )
+        lines.append(f"  {'backend':<8}{'threads':>8}{'batch':>7}{'texts/s':>9}{'GFLOP/s':>9}{'of ceiling':>12}")
         for row in embedding["rows"]:
-            lines.append(f"  {row['option']:<58}{row['texts_per_s']:>8.1f} texts/s")
+            lines.append(
+                f"  {row['backend']:<8}{row['threads']:>8}{row['batch']:>7}{row['texts_per_s']:>9.1f}"
+                f"{row['gflops']:>9.1f}{row['share_of_ceiling']:>12.0%}"
+            )
+        agreement = embedding["onnx_vs_torch"]
+        lines.append(
+            f"  (ceiling {embedding['ceiling_gflops']:.0f} GFLOP/s; the build uses {embedding['build_backend']}; "
+            f"ONNX vs torch: max difference {agreement['max_abs_difference']:.1e}, cosine ≥ {agreement['cosine_min']})"
+        )
         int8 = embedding["int8"]
         if int8.get("available"):
             lines.append(
-                f"  int8 vs fp32: cosine mean {int8['cosine_to_fp32_mean']:.4f} (min "
-                f"{int8['cosine_to_fp32_min']:.4f}), same nearest passage {int8['same_nearest_neighbour']:.1%}"
+                f"  torch int8 (not used): {int8['texts_per_s']:.1f} texts/s, cosine to fp32 mean "
+                f"{int8['cosine_to_fp32_mean']:.4f} (min {int8['cosine_to_fp32_min']:.4f}), same nearest passage "
+                f"{int8['same_nearest_neighbour']:.1%}"
             )
         else:
             lines.append(f"  int8: {int8['reason']}")
-        onnx = embedding["onnx"]
-        lines.append(f"  ONNX: {onnx.get('reason') or onnx.get('note')}")
-        for threads, figures in embedding.get("query_encode_ms_by_threads", {}).items():
+        query = embedding.get("query") or {}
+        if query:
             lines.append(
-                f"  one query, torch threads {threads}: p50 {figures['p50']:.1f} ms, p95 {figures['p95']:.1f} ms"
+                f"Encoding one question ({query['questions']} questions, interleaved; the setting: "
+                f"{query['setting_threads']} thread(s))"
             )
+            for name, figures in query["ms"].items():
+                lines.append(f"  {name:<50}p50 {figures['p50']:>6.1f} ms   p95 {figures['p95']:>6.1f} ms")
     else:
         lines.append(f"  not available ({embedding['reason']})")
     lines.append("")

@@ -17,6 +17,23 @@ SEEDS = ROOT / "seeds"
 DATA = Path(__file__).resolve().parent / "data"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def model_cache(tmp_path_factory) -> Path:
+    """Exported ONNX models go to a folder of this test session, never the user's ~/.cache: through
+    XDG_CACHE_HOME, which child processes inherit (they drop HRQA_* variables, HRQA_CACHE_DIR too)."""
+    import os
+
+    home = tmp_path_factory.mktemp("xdg-cache")
+    before = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(home)
+    os.environ.pop("HRQA_CACHE_DIR", None)
+    yield home / "hrqa" / "onnx"
+    if before is None:
+        os.environ.pop("XDG_CACHE_HOME", None)
+    else:
+        os.environ["XDG_CACHE_HOME"] = before
+
+
 @pytest.fixture
 def tiny_corpus(tmp_path: Path) -> Path:
     """Three small documents: prose with a wrapped line, a list under a heading, a repeated nav line."""

@@ -207,17 +207,29 @@ def test_small_run_cold_start_and_memory(small_run: dict):
 def test_small_run_embedding_options(small_run: dict):
     embedding = small_run["embedding"]
     assert embedding["available"]
-    options = [row["option"] for row in embedding["rows"]]
-    assert options[0].startswith("as built") and any(o.startswith("unsorted") for o in options)
-    assert any("torch threads 1" in o for o in options)
-    assert all(row["texts_per_s"] > 0 for row in embedding["rows"])
+    options = {(row["backend"], row["threads"], row["batch"]) for row in embedding["rows"]}
+    assert {("torch", 1, 16), ("onnx", 1, 16), ("torch", 1, 64), ("onnx", 1, 64)} <= options
+    assert all(row["texts_per_s"] > 0 and row["gflops"] > 0 for row in embedding["rows"])
+    assert embedding["onnx_vs_torch"]["max_abs_difference"] <= 1e-5
     int8 = embedding["int8"]
     if int8["available"]:
         assert 0.5 < int8["cosine_to_fp32_mean"] <= 1.0001
-    assert "available" in embedding["onnx"]
-    for figures in embedding["query_encode_ms_by_threads"].values():
+    query = embedding["query"]
+    assert {"onnx, 1 thread", "torch (sentence-transformers)", "numpy forward pass (hrqa before ONNX Runtime)"} <= set(
+        query["ms"]
+    )
+    for figures in query["ms"].values():
         assert 0 < figures["p50"] <= figures["p95"]
-    assert "1" in embedding["query_encode_ms_by_threads"]
+
+
+@pytest.mark.slow
+def test_small_run_questions_on_stdin(small_run: dict):
+    stream = small_run["stream"]
+    for name in ("hrqa", "baseline"):
+        assert stream[name]["available"], stream[name].get("reason")
+        assert stream[name]["questions"] == 100 and stream[name]["answered"] == 100
+        assert 0 < stream[name]["per_question_ms"] and stream[name]["first_answer_s"] < stream[name]["wall_s"]
+    assert stream["hrqa_to_baseline"] > 0
 
 
 @pytest.mark.slow
@@ -242,7 +254,9 @@ def test_small_run_table_mentions_every_section(small_run: dict):
         "Index build",
         "Query latency",
         "Cold start and memory",
-        "Embedding throughput",
+        "Questions on stdin",
+        "Encoding passages (build path)",
+        "Encoding one question",
         "Vector index scale",
         "hrqa bench --size small",
     ):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import logging
+import shutil
 import socket
 from pathlib import Path
 
@@ -15,7 +18,7 @@ from hrqa.embedding import (
     resolve_model_path,
     weights_fingerprint,
 )
-from hrqa.errors import ModelError
+from hrqa.errors import ModelError, SettingsError
 from hrqa.settings import DEFAULT_MODEL
 
 TEXTS = [
@@ -162,29 +165,67 @@ def test_a_broken_model_folder_raises_model_error(tmp_path: Path, no_network):
 
 
 @pytest.mark.slow
-def test_numpy_query_encoder_matches_sentence_transformers():
-    from hrqa.embedding import NumpyBertEncoder, SentenceTransformerEmbedder
-
+def test_questions_and_passages_on_onnx_equal_sentence_transformers(model_cache: Path, no_network):
+    """The ONNX Runtime vectors (questions and the build's batches) against sentence-transformers'."""
     embedder = SentenceTransformerEmbedder()
-    fast = NumpyBertEncoder.for_folder(embedder.path)
-    assert fast is not None
-    questions = ["Which two media outlets interviewed Professor Gong Xianghe?", "日本ウイグル協会", "x " * 400]
-    reference = embedder.embed(questions)
-    for question, expected in zip(questions, reference):
-        assert np.abs(fast.encode(question) - expected).max() < 1e-5
-
-
-def test_numpy_query_encoder_declines_other_architectures(tmp_path):
-    from hrqa.embedding import NumpyBertEncoder
-
-    (tmp_path / "config.json").write_text('{"model_type": "roberta"}')
-    (tmp_path / "modules.json").write_text("[]")
-    assert NumpyBertEncoder.for_folder(tmp_path) is None
-    assert NumpyBertEncoder.for_folder(tmp_path / "missing") is None
+    assert embedder.cache_dir == model_cache
+    questions = ["Which two media outlets interviewed Professor Gong Xianghe?", "日本ウイグル協会", "x " * 400, *TEXTS]
+    reference = embedder._load().encode(questions, normalize_embeddings=True, convert_to_numpy=True)
+    queries = np.stack([embedder.embed_query(question) for question in questions])
+    assert queries.dtype == np.float32 and queries.shape == (len(questions), 384)
+    assert np.abs(queries - reference).max() <= 1e-5
+    assert np.abs(embedder.embed(questions) - reference).max() <= 1e-5  # the build path, batched and padded
+    assert embedder.onnx_encoder() is not None and embedder.onnx_encoder().threads == embedder.threads
+    assert no_network == []
 
 
 @pytest.mark.slow
-def test_ask_answers_without_importing_torch(real_engine):
+def test_a_model_that_is_not_a_mean_pooled_bert_runs_on_torch_said_once(tmp_path: Path, caplog):
+    """A copy of MiniLM pooled by [CLS]: no ONNX export (its graph pools by mean), the torch vectors."""
+    source = resolve_model_path(DEFAULT_MODEL)
+    folder = tmp_path / "cls-model"
+    shutil.copytree(source, folder, ignore=shutil.ignore_patterns("model.safetensors"))
+    (folder / "model.safetensors").symlink_to(source / "model.safetensors")
+    pooling = json.loads((folder / "1_Pooling" / "config.json").read_text())
+    pooling.update(pooling_mode_mean_tokens=False, pooling_mode_cls_token=True)
+    (folder / "1_Pooling" / "config.json").write_text(json.dumps(pooling))
+    embedder = load_embedder(str(folder), cache_dir=tmp_path / "cache")
+    with caplog.at_level(logging.WARNING, logger="hrqa.embedding"):
+        first = embedder.embed_query(TEXTS[0])
+        second = embedder.embed_query(TEXTS[1])
+        load_embedder(str(folder), cache_dir=tmp_path / "cache").embed_query(TEXTS[2])
+    reference = embedder._load().encode(TEXTS[:2], normalize_embeddings=True)
+    assert np.abs(np.stack([first, second]) - reference).max() <= 1e-6
+    said = [r.getMessage() for r in caplog.records if "runs on torch" in r.getMessage()]
+    assert said == [
+        f"model {folder} runs on torch, not ONNX Runtime: pooling ['pooling_mode_cls_token'], not mean tokens"
+    ]
+    assert not (tmp_path / "cache").exists()
+
+
+def test_threads_must_be_positive(tmp_path: Path):
+    with pytest.raises(ModelError, match="threads must be a positive integer, got 0"):
+        SentenceTransformerEmbedder(threads=0, cache_dir=tmp_path)
+
+
+def test_threads_and_cache_dir_come_from_the_environment(monkeypatch, tmp_path: Path):
+    monkeypatch.setenv("HRQA_THREADS", "3")
+    monkeypatch.setenv("HRQA_CACHE_DIR", str(tmp_path / "models"))
+    embedder = SentenceTransformerEmbedder()
+    assert (embedder.threads, embedder.cache_dir) == (3, tmp_path / "models")
+    assert SentenceTransformerEmbedder(threads=1, cache_dir=tmp_path).threads == 1
+    monkeypatch.setenv("HRQA_THREADS", "none")
+    with pytest.raises(SettingsError, match="HRQA_THREADS='none' is not an integer"):
+        SentenceTransformerEmbedder()
+
+
+# Imports the question path must not make: each costs seconds of a cold `hrqa ask`.
+HEAVY = ("torch", "sentence_transformers", "transformers")
+
+
+@pytest.mark.slow
+def test_ask_imports_neither_torch_nor_sentence_transformers(real_engine):
+    """A fresh `hrqa ask` (the ONNX export cached by the session's index build) answers on ONNX Runtime."""
     import subprocess
     import sys
 
@@ -193,8 +234,25 @@ def test_ask_answers_without_importing_torch(real_engine):
         "import sys; from hrqa.cli import main; "
         f"code = main(['ask', '--corpus', {str(settings.corpus_dir)!r}, '--index-dir', {str(settings.index_dir)!r}, "
         "'Which two media outlets interviewed Professor Gong Xianghe?']); "
-        "assert 'torch' not in sys.modules, 'torch was imported'; sys.exit(code)"
+        f"loaded = [m for m in {HEAVY!r} if m in sys.modules]; "
+        "assert not loaded, f'imported: {loaded}'; sys.exit(code)"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 0, result.stderr
     assert "the Global Times and China News Network" in result.stdout
+    assert "ONNX" not in result.stderr  # nothing exported, nothing rebuilt: the cache was used
+
+
+@pytest.mark.slow
+def test_embed_query_imports_neither_torch_nor_sentence_transformers(real_engine):
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from hrqa.embedding import load_embedder; "
+        "v = load_embedder('all-MiniLM-L6-v2').embed_query('Owls hunt at night.'); "
+        f"loaded = [m for m in {HEAVY!r} if m in sys.modules]; "
+        "assert not loaded, f'imported: {loaded}'; assert v.shape == (384,)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
