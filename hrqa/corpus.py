@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from html.parser import HTMLParser
 from pathlib import Path
 
-from hrqa.errors import CorpusError
+from hrqa.errors import CorpusError, printable
 from hrqa.records import Document
 
 log = logging.getLogger(__name__)
@@ -33,13 +33,18 @@ BOILERPLATE_MAX_CHARS = 200
 
 @dataclass(frozen=True)
 class CorpusWarning:
-    """A file hrqa skipped or read only in part, and why."""
+    """A file (or one line of a collection) hrqa skipped, or a file it read with a complaint, and why."""
 
     path: str
     reason: str
+    #: the line of a ``.jsonl`` collection that was skipped (None: the whole file)
+    line: int | None = None
+    #: False for a file that was read, with a message from its reader (pypdf) worth knowing
+    skipped: bool = True
 
     def __str__(self) -> str:
-        return f"skipped {self.path}: {self.reason}"
+        where = printable(self.path) + (f" line {self.line}" if self.line is not None else "")
+        return f"skipped {where}: {self.reason}" if self.skipped else f"{where}: {self.reason}"
 
 
 @dataclass(frozen=True)
@@ -54,21 +59,46 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def corpus_files(folder: Path) -> tuple[list[tuple[Path, str]], list[CorpusWarning]]:
+    """(path, relative name) of every regular file under ``folder`` that is part of the corpus, sorted,
+    and a warning for each one whose real path leaves the folder (a symbolic link to /etc/passwd, say,
+    unpacked from an archive): those are never read. Dot files and dot folders are left out."""
+    folder = Path(folder)
+    real_folder = folder.resolve()
+    files: list[tuple[Path, str]] = []
+    warnings: list[CorpusWarning] = []
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        relative_path = path.relative_to(folder)
+        if any(part.startswith(".") for part in relative_path.parts):
+            continue
+        relative = relative_path.as_posix()
+        if path.is_symlink() or any(parent.is_symlink() for parent in relative_path.parents if parent != Path(".")):
+            try:
+                inside = path.resolve(strict=True).is_relative_to(real_folder)
+            except (OSError, RuntimeError):  # a loop of links, or gone since the listing
+                inside = False
+            if not inside:
+                warnings.append(CorpusWarning(relative, "a symbolic link to a file outside the corpus folder"))
+                continue
+        files.append((path, relative))
+    return files, warnings
+
+
 def read_corpus(folder: Path, max_file_bytes: int = 20_000_000) -> Corpus:
     """Read every supported file under ``folder``; skip bad ones with a warning naming each."""
     folder = Path(folder)
     if not folder.is_dir():
         raise CorpusError(f"corpus folder {folder} does not exist; pass --corpus DIR or create it")
-    catalog, warnings = load_catalog(folder / CATALOG_NAME)
+    files, outside = corpus_files(folder)
+    listed = {relative for _, relative in files}
+    catalog, warnings = load_catalog(folder / CATALOG_NAME) if CATALOG_NAME in listed else ({}, [])
+    warnings.extend(outside)
     documents: list[Document] = []
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        relative = path.relative_to(folder).as_posix()
-        if any(part.startswith(".") for part in path.relative_to(folder).parts):
-            continue
+    for path, relative in files:
         if path.name in NOT_DOCUMENTS:
             continue
         try:
-            documents.extend(read_file(path, relative, catalog, max_file_bytes))
+            documents.extend(read_file(path, relative, catalog, max_file_bytes, warnings))
         except _Skip as skip:
             warnings.append(CorpusWarning(relative, str(skip)))
         except OSError as error:  # unreadable (permissions) or gone since the listing
@@ -94,7 +124,15 @@ class _Skip(Exception):
     """A file that cannot be read as a document (the message says why)."""
 
 
-def read_file(path: Path, relative: str, catalog: dict[str, dict], max_file_bytes: int) -> list[Document]:
+def read_file(
+    path: Path,
+    relative: str,
+    catalog: dict[str, dict],
+    max_file_bytes: int,
+    warnings: list[CorpusWarning] | None = None,
+) -> list[Document]:
+    """The documents of one file; skipped lines of a collection and reader messages go to ``warnings``."""
+    warnings = [] if warnings is None else warnings
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
         raise _Skip(f"unsupported file type {suffix or '(none)'}; supported: {', '.join(sorted(SUPPORTED_SUFFIXES))}")
@@ -106,10 +144,10 @@ def read_file(path: Path, relative: str, catalog: dict[str, dict], max_file_byte
     data = path.read_bytes()
     digest = sha256_bytes(data)
     if suffix == ".pdf":
-        return [_document(relative, pdf_text(data), digest, catalog.get(relative, {}))]
+        return [_document(relative, pdf_text(data, relative, warnings), digest, catalog.get(relative, {}))]
     text = decode_text(data)
     if suffix == ".jsonl":
-        return list(jsonl_documents(text, relative, catalog))
+        return jsonl_documents(text, relative, catalog, warnings)
     if suffix in {".html", ".htm"}:
         text = html_text(text)
     return [_document(relative, text, digest, catalog.get(relative, {}))]
@@ -151,46 +189,106 @@ def first_line_title(text: str, fallback: str, limit: int = 120) -> str:
     return fallback
 
 
-def jsonl_documents(text: str, relative: str, catalog: dict[str, dict]):
-    """Each ``{"_id","title","text"}`` record of a collection is a document ``file.jsonl#<_id>``."""
-    seen = 0
-    for number, line in enumerate(text.splitlines(), 1):
+def jsonl_documents(
+    text: str, relative: str, catalog: dict[str, dict], warnings: list[CorpusWarning] | None = None
+) -> list[Document]:
+    """Each ``{"_id","title","text"}`` record of a collection is a document ``file.jsonl#<_id>``.
+
+    A line that is not such a record, a record whose text is not a non-empty string, and a second record
+    with an ``_id`` already seen are skipped with a warning naming the file and line; the rest is kept.
+    """
+    warnings = [] if warnings is None else warnings
+    documents: list[Document] = []
+    first_line: dict[str, int] = {}
+    for number, line in enumerate(text.split("\n"), 1):  # only "\n" ends a JSON Lines record
         if not line.strip():
             continue
         try:
             record = json.loads(line)
-            record_id, body = str(record["_id"]), record["text"]
-        except (ValueError, KeyError, TypeError):
-            raise _Skip(f'line {number} is not a {{"_id", "title", "text"}} record') from None
+            record_id, body = record["_id"], record["text"]
+        except (ValueError, KeyError, TypeError, RecursionError):
+            warnings.append(CorpusWarning(relative, 'not a {"_id", "title", "text"} record', number))
+            continue
+        if not isinstance(record_id, (str, int)) or isinstance(record_id, bool) or not str(record_id).strip():
+            warnings.append(
+                CorpusWarning(relative, f"_id {printable(repr(record_id))} is not a string or number", number)
+            )
+            continue
+        record_id = str(record_id)
+        if record_id in first_line:
+            warnings.append(
+                CorpusWarning(
+                    relative,
+                    f"duplicate _id {printable(repr(record_id))} (first on line {first_line[record_id]}); "
+                    "give each record its own _id",
+                    number,
+                )
+            )
+            continue
+        first_line[record_id] = number
         if not isinstance(body, str) or not body.strip():
+            shown = "empty" if isinstance(body, str) else f"a {type(body).__name__}, not a string"
+            warnings.append(
+                CorpusWarning(relative, f"record {printable(repr(record_id))}: its text is {shown}", number)
+            )
             continue
         doc_id = f"{relative}#{record_id}"
         entry = dict(catalog.get(doc_id, {}))
         if record.get("title") and not entry.get("title"):
             entry["title"] = str(record["title"])
-        seen += 1
-        yield _document(doc_id, body, sha256_bytes(line.encode("utf-8")), entry)
-    if not seen:
+        documents.append(_document(doc_id, body, sha256_bytes(line.encode("utf-8")), entry))
+    if not documents:
         raise _Skip("no records with text")
+    return documents
 
 
-def pdf_text(data: bytes) -> str:
-    """Text of each page, pages separated by a blank line (pypdf)."""
+#: pypdf messages kept per file (a damaged file can log one per object)
+PDF_MESSAGES_SHOWN = 3
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def pdf_text(data: bytes, relative: str = "", warnings: list[CorpusWarning] | None = None) -> str:
+    """Text of each page, pages separated by a blank line (pypdf). pypdf's own warnings about the file
+    become warnings naming it (``relative``) instead of anonymous log lines."""
     import io
+    import warnings as python_warnings
 
     from pypdf import PdfReader
 
+    collect = _Collect()
+    pypdf_log = logging.getLogger("pypdf")
+    pypdf_log.addHandler(collect)
+    propagate, pypdf_log.propagate = pypdf_log.propagate, False
     try:
-        reader = PdfReader(io.BytesIO(data))
-        if reader.is_encrypted:
-            raise _Skip("encrypted PDF; decrypt it first (qpdf --decrypt)")
-        pages = [page.extract_text() or "" for page in reader.pages]
+        with python_warnings.catch_warnings(record=True) as caught:
+            python_warnings.simplefilter("always")
+            reader = PdfReader(io.BytesIO(data))
+            if reader.is_encrypted:
+                raise _Skip("encrypted PDF; decrypt it first (qpdf --decrypt)")
+            pages = [page.extract_text() or "" for page in reader.pages]
+        collect.messages.extend(str(w.message) for w in caught)
     except _Skip:
         raise
     # pypdf raises many kinds on a damaged file (PdfReadError, LimitReachedError, AttributeError,
     # RecursionError ...): any of them means this one file is unreadable, not that the build fails.
     except Exception as error:  # noqa: BLE001
         raise _Skip(f"unreadable PDF ({error.__class__.__name__})") from None
+    finally:
+        pypdf_log.removeHandler(collect)
+        pypdf_log.propagate = propagate
+    if warnings is not None and collect.messages:
+        unique = list(dict.fromkeys(" ".join(m.split()) for m in collect.messages))
+        shown = "; ".join(printable(m) for m in unique[:PDF_MESSAGES_SHOWN])
+        more = f" and {len(unique) - PDF_MESSAGES_SHOWN} more" if len(unique) > PDF_MESSAGES_SHOWN else ""
+        warnings.append(CorpusWarning(relative, f"pypdf: {shown}{more}", skipped=False))
     return "\n\n".join(page.strip("\n") for page in pages)
 
 

@@ -1,6 +1,15 @@
 """The hrqa exceptions: each message names what went wrong and the command that fixes it."""
 
 
+def printable(text: object) -> str:
+    """``text`` safe to print on a terminal: control, format and line-break characters (an escape code
+    or a newline in a file name) shown as Python escapes (``\\x1b``, ``\\n``, ``\\u202e``)."""
+    text = str(text)
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
 class HrqaError(Exception):
     """Base of every error hrqa reports to a person (CLI: one line, UI: a chat message)."""
 
@@ -42,3 +51,7 @@ class DocumentNotFoundError(HrqaError, KeyError):
 
     def __str__(self) -> str:  # KeyError would repr() the message
         return str(self.args[0]) if self.args else "document not found"
+
+
+class IndexWriteError(HrqaError, OSError):
+    """The index folder cannot be written (read-only, full, a file-size limit); the live index is untouched."""

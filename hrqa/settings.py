@@ -27,6 +27,24 @@ class IndexType(str, enum.Enum):
             raise SettingsError(f"unknown index type {value!r}; choose one of: {allowed}") from None
 
 
+class Backend(str, enum.Enum):
+    """Where the index lives. LOCAL: a snapshot folder (FAISS + bm25s) loaded into this process;
+    QDRANT: collections on a Qdrant node or cluster (qdrant_url), or ":memory:" in this process."""
+
+    LOCAL = "local"
+    QDRANT = "qdrant"
+
+    @classmethod
+    def from_str(cls, value: str) -> Backend:
+        if isinstance(value, cls):
+            return value
+        try:
+            return cls(str(value).strip().lower())
+        except ValueError:
+            allowed = ", ".join(m.value for m in cls)
+            raise SettingsError(f"unknown backend {value!r}; choose one of: {allowed}") from None
+
+
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 ENV_PREFIX = "HRQA_"
 
@@ -59,11 +77,22 @@ class Settings:
     #: user:password for the web app; required to bind beyond loopback unless insecure is set
     auth: str | None = None
     insecure: bool = False
+    #: longest quotable unit (sentence, list item) and most text given to the sentence splitter at once;
+    #: a longer one is cut into pieces and said to be cut (why 3000: see hrqa.chunking.MAX_UNIT_CHARS)
+    max_sentence_chars: int = 3000
+    #: request bodies to the web app over this size are refused before they are parsed (uploads have
+    #: their own limit, max_file_bytes): a question, a history and a filter of 10,000 ids fit in 1 MB
+    max_request_bytes: int = 1_000_000
     #: intra-op threads of each ONNX Runtime session that answers questions (the query encoder, the
     #: reader); index builds use every core. Measured on 2 cores (README, performance): see THREADS_NOTE.
     threads: int = 1
     #: where exported ONNX models are kept, one folder per model fingerprint (HRQA_CACHE_DIR)
     cache_dir: Path = field(default_factory=lambda: _default_cache_dir())
+    #: where the index lives: "local" (a snapshot folder in index_dir) or "qdrant" (HRQA_BACKEND)
+    backend: Backend = Backend.LOCAL
+    #: the Qdrant node or cluster of the qdrant backend: "http://host:6333", or ":memory:" for one
+    #: process (tests) (HRQA_QDRANT_URL)
+    qdrant_url: str = ":memory:"
 
     def __post_init__(self) -> None:
         for name in (
@@ -75,6 +104,8 @@ class Settings:
             "max_question_chars",
             "max_file_bytes",
             "exact_search_limit",
+            "max_sentence_chars",
+            "max_request_bytes",
             "threads",
         ):
             value = getattr(self, name)
@@ -89,6 +120,8 @@ class Settings:
             raise SettingsError(f"port must be between 1 and 65535, got {self.port}")
         if self.auth is not None and (":" not in self.auth or self.auth.startswith(":")):
             raise SettingsError("auth must look like user:password")
+        if not isinstance(self.backend, Backend):
+            object.__setattr__(self, "backend", Backend.from_str(self.backend))
         if not isinstance(self.index_type, IndexType):
             object.__setattr__(self, "index_type", IndexType.from_str(self.index_type))
         object.__setattr__(self, "corpus_dir", Path(self.corpus_dir))
@@ -103,6 +136,7 @@ class Settings:
             "passage_max_chars": self.passage_max_chars,
             "passage_overlap": self.passage_overlap,
             "list_items_per_passage": self.list_items_per_passage,
+            "max_sentence_chars": self.max_sentence_chars,
         }
 
     @classmethod
@@ -142,4 +176,6 @@ def _coerce(name: str, type_text: str, raw: str):
         raise SettingsError(f"{variable}={raw!r} is not a boolean (use 1/0, true/false)")
     if type_text == "IndexType":
         return IndexType.from_str(raw)
+    if type_text == "Backend":
+        return Backend.from_str(raw)
     return raw

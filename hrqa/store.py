@@ -24,6 +24,7 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -34,7 +35,14 @@ import numpy as np
 from hrqa import chunking, vectors
 from hrqa import corpus as corpus_module
 from hrqa.embedding import Embedder
-from hrqa.errors import IndexBusyError, IndexCorruptError, IndexMissingError, IndexStaleError
+from hrqa.errors import (
+    IndexBusyError,
+    IndexCorruptError,
+    IndexMissingError,
+    IndexStaleError,
+    IndexWriteError,
+    printable,
+)
 from hrqa.lexical import LexicalIndex
 from hrqa.records import Document, Passage, Sentence, Span
 from hrqa.settings import Settings
@@ -65,6 +73,8 @@ class Index:
     sentence_hashes: list[str]
     #: row of each document's first sentence in ``sentences``
     sentence_rows: dict[str, int] = field(default_factory=dict)
+    #: (doc, start, end) of each sentence that is a piece of a longer one (cut at max_sentence_chars)
+    cut_sentences: frozenset[tuple[str, int, int]] = frozenset()
 
     @property
     def id(self) -> str:
@@ -85,6 +95,32 @@ class Index:
 
     def text(self, doc: str, span: Span) -> str:
         return self.documents[doc].text[span.start : span.end]
+
+    def is_cut(self, doc: str, span: Span) -> bool:
+        """Whether ``span`` (a quoted sentence or passage) starts or ends inside a sentence that was
+        longer than max_sentence_chars, i.e. the quote is cut."""
+        if not self.cut_sentences:
+            return False
+        first, last = self._sentence_at(doc, span.start), self._sentence_at(doc, span.end - 1)
+        return any((doc, s.span.start, s.span.end) in self.cut_sentences for s in (first, last) if s is not None)
+
+    def _sentence_at(self, doc: str, offset: int) -> Sentence | None:
+        row = self.sentence_rows.get(doc)
+        if row is None:
+            return None
+        end = row
+        while end < len(self.sentences) and self.sentences[end].doc == doc:
+            end += 1
+        lo, hi = row, end
+        while lo < hi:  # the first sentence of the document ending after ``offset``
+            mid = (lo + hi) // 2
+            if self.sentences[mid].span.end <= offset:
+                lo = mid + 1
+            else:
+                hi = mid
+        if lo < end and self.sentences[lo].span.start <= offset:
+            return self.sentences[lo]
+        return None
 
 
 @dataclass(frozen=True)
@@ -133,16 +169,17 @@ def _text_hash(text: str) -> str:
 
 
 def corpus_fingerprint(folder: Path) -> dict[str, str]:
-    """sha256 of every file a build reads (documents and catalog): a change means a stale index."""
+    """sha256 of every file a build reads (documents and catalog): a change means a stale index.
+    Files the corpus reader never reads (links out of the folder, dot files) are not hashed either."""
     folder = Path(folder)
     if not folder.is_dir():
         return {}
     result: dict[str, str] = {}
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        relative = path.relative_to(folder)
-        if any(part.startswith(".") for part in relative.parts):
-            continue
-        result[relative.as_posix()] = _file_sha256(path)
+    for path, relative in corpus_module.corpus_files(folder)[0]:
+        try:
+            result[relative] = _file_sha256(path)
+        except OSError:  # unreadable: the reader skips it with a warning
+            result[relative] = "unreadable"
     return result
 
 
@@ -153,18 +190,54 @@ def snapshots_dir(index_dir: Path) -> Path:
     return Path(index_dir) / "snapshots"
 
 
+#: a CURRENT pointer holds one snapshot name (about 25 bytes); anything longer is not a pointer
+POINTER_MAX_BYTES = 256
+
+
 def current_snapshot(index_dir: Path) -> Path:
+    """The live snapshot folder named by CURRENT.
+
+    Whatever CURRENT is (a directory, a FIFO, a device, a huge or binary file, a name too long for the
+    file system), it is never opened in a way that could block, and anything but a regular file naming
+    an existing snapshot is IndexCorruptError ("no usable snapshot"), which ``hrqa index`` repairs.
+    """
     pointer = Path(index_dir) / "CURRENT"
-    if not pointer.exists():
-        raise IndexMissingError(f"no index in {index_dir}; build it with: hrqa index")
     try:
-        name = pointer.read_text(encoding="utf-8").strip()
+        info = os.stat(pointer)
+    except FileNotFoundError:
+        raise IndexMissingError(f"no index in {index_dir}; build it with: hrqa index") from None
+    except OSError as error:
+        raise IndexCorruptError(f"cannot read {pointer} ({error.strerror}); {REBUILD_HINT}") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise IndexCorruptError(f"{pointer} is not a file; {REBUILD_HINT}")
+    try:
+        # O_NONBLOCK: should CURRENT become a FIFO after the check above, open() must not wait for a writer
+        descriptor = os.open(pointer, os.O_RDONLY | os.O_NONBLOCK)
+        try:
+            raw = os.read(descriptor, POINTER_MAX_BYTES + 1)
+        finally:
+            os.close(descriptor)
+        name = raw.decode("utf-8").strip()
     except (OSError, ValueError) as error:
         raise IndexCorruptError(f"cannot read {pointer} ({error}); {REBUILD_HINT}") from None
-    path = snapshots_dir(index_dir) / name
+    shown = printable(repr(name if len(name) <= 60 else name[:60] + "…"))
     # a snapshot name never starts with "." (".." or an unfinished ".building-*")
-    if not name or "/" in name or name.startswith(".") or not path.is_dir():
-        raise IndexCorruptError(f"{pointer} names a missing snapshot {name!r}; {REBUILD_HINT}")
+    if (
+        not name
+        or len(raw) > POINTER_MAX_BYTES
+        or not name.isprintable()
+        or "/" in name
+        or "\\" in name
+        or name.startswith(".")
+    ):
+        raise IndexCorruptError(f"{pointer} names a missing snapshot {shown}; {REBUILD_HINT}")
+    path = snapshots_dir(index_dir) / name
+    try:
+        is_snapshot = path.is_dir()
+    except OSError:  # a name the file system refuses (too long, ...)
+        is_snapshot = False
+    if not is_snapshot:
+        raise IndexCorruptError(f"{pointer} names a missing snapshot {shown}; {REBUILD_HINT}")
     return path
 
 
@@ -189,8 +262,11 @@ def _fsync_dir(folder: Path) -> None:
 @contextlib.contextmanager
 def build_lock(index_dir: Path, wait: bool = False) -> Iterator[None]:
     """One rebuild at a time: a second one waits (``wait``) or is refused with IndexBusyError."""
-    Path(index_dir).mkdir(parents=True, exist_ok=True)
-    handle = (Path(index_dir) / ".build.lock").open("a+")
+    try:
+        Path(index_dir).mkdir(parents=True, exist_ok=True)
+        handle = (Path(index_dir) / ".build.lock").open("a+")
+    except OSError as error:
+        raise write_error(index_dir, error) from None
     try:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
@@ -201,6 +277,19 @@ def build_lock(index_dir: Path, wait: bool = False) -> Iterator[None]:
         yield
     finally:
         handle.close()  # closing releases the lock, also when the process dies
+
+
+def write_error(index_dir: Path, error: BaseException) -> IndexWriteError:
+    """One line naming the index folder and the cause of a failed write (read-only, full, too big)."""
+    if isinstance(error, OSError) and error.strerror:
+        cause = error.strerror + (f": {printable(error.filename)}" if error.filename else "")
+    else:  # FAISS reports a failed write as RuntimeError with a multi-line message
+        lines = str(error).strip().splitlines() or [error.__class__.__name__]
+        cause = printable(lines[-1] if "Error" in lines[-1] or len(lines) == 1 else lines[0])
+    return IndexWriteError(
+        f"cannot write the index in {printable(index_dir)} ({cause}); the index in use is unchanged. "
+        "Make the folder writable or free some space, then run: hrqa index"
+    )
 
 
 # ----------------------------------------------------------------------------- loading
@@ -257,6 +346,8 @@ def _read_snapshot(root: Path, manifest: dict) -> Index:
         for i in range(len(p["id"]))
     ]
     s = store["sentences"]
+    cut_rows = set(s.get("cut", ()))
+    cut_sentences: set[tuple[str, int, int]] = set()
     sentences: list[Sentence] = []
     sentence_rows: dict[str, int] = {}
     position = 0
@@ -270,6 +361,8 @@ def _read_snapshot(root: Path, manifest: dict) -> Index:
         sentences.append(
             Sentence(doc=doc, span=Span(s["start"][i], s["end"][i]), position=position, is_list_item=bool(s["item"][i]))
         )
+        if i in cut_rows:
+            cut_sentences.add((doc, s["start"][i], s["end"][i]))
         position += 1
     passage_vectors = np.load(root / "passages.npy")
     sentence_vectors = np.load(root / "sentences.npy") if (root / "sentences.npy").exists() else None
@@ -290,6 +383,7 @@ def _read_snapshot(root: Path, manifest: dict) -> Index:
         passage_hashes=p["hash"],
         sentence_hashes=s["hash"],
         sentence_rows=sentence_rows,
+        cut_sentences=frozenset(cut_sentences),
     )
 
 
@@ -359,8 +453,23 @@ def build_index(
         documents = list(corpus.documents)
         all_sentences: list[tuple[int, Sentence]] = []
         all_passages: list[tuple[int, Passage]] = []
+        cut_rows: list[int] = []
+        chunk_warnings: list[str] = []
         for number, document in enumerate(documents):
-            sentences, passages = chunking.chunk_document(document, corpus.boilerplate, settings.chunking)
+            units, sentences, passages = chunking.chunk(document, corpus.boilerplate, settings.chunking)
+            cut = [len(all_sentences) + i for i, unit in enumerate(units) if unit.cut]
+            if cut:
+                chunk_warnings.append(
+                    str(
+                        corpus_module.CorpusWarning(
+                            document.id,
+                            f"{len(cut)} pieces of sentences longer than {settings.max_sentence_chars} characters "
+                            "(setting max_sentence_chars); a quote from one says it is cut",
+                            skipped=False,
+                        )
+                    )
+                )
+            cut_rows.extend(cut)
             all_sentences.extend((number, s) for s in sentences)
             all_passages.extend((number, p) for p in passages)
             progress("chunking", number + 1, len(documents))
@@ -445,6 +554,7 @@ def build_index(
                 "end": [s.span.end for _, s in all_sentences],
                 "item": [int(s.is_list_item) for _, s in all_sentences],
                 "hash": sentence_hashes,
+                "cut": cut_rows,
             },
         }
         write_snapshot(
@@ -468,7 +578,7 @@ def build_index(
             sentences_embedded=sentences_embedded,
             seconds=time.perf_counter() - started,
             timings=timings,
-            warnings=tuple(str(w) for w in corpus.warnings),
+            warnings=tuple(str(w) for w in corpus.warnings) + tuple(chunk_warnings),
         )
 
 
@@ -526,8 +636,46 @@ def write_snapshot(
     lexical: LexicalIndex,
     progress: BuildProgress | None = None,
 ) -> Path:
-    """Write a snapshot beside the live one, verify it loads, then switch CURRENT to it."""
+    """Write a snapshot beside the live one, verify it loads, then switch CURRENT to it.
+
+    A write that fails (read-only folder, full disk, file-size limit, a FAISS write error) removes what it
+    wrote and raises IndexWriteError; the live snapshot and CURRENT are untouched.
+    """
     base = snapshots_dir(index_dir)
+    building = base / f".building-{manifest['id']}"
+    final = base / manifest["id"]
+    try:
+        return _write_snapshot(
+            index_dir, base, building, final, manifest, store, passage_vectors, sentence_vectors, vector_index,
+            lexical, progress,
+        )  # fmt: skip
+    except (OSError, RuntimeError) as error:
+        for leftover in (building, final):
+            if leftover.is_dir() and not _is_live(index_dir, leftover):
+                shutil.rmtree(leftover, ignore_errors=True)
+        raise write_error(index_dir, error) from None
+
+
+def _is_live(index_dir: Path, snapshot: Path) -> bool:
+    try:
+        return current_snapshot(index_dir) == snapshot
+    except (IndexMissingError, IndexCorruptError):
+        return False
+
+
+def _write_snapshot(
+    index_dir: Path,
+    base: Path,
+    building: Path,
+    final: Path,
+    manifest: dict,
+    store: dict,
+    passage_vectors: np.ndarray,
+    sentence_vectors: np.ndarray | None,
+    vector_index,
+    lexical: LexicalIndex,
+    progress: BuildProgress | None,
+) -> Path:
     base.mkdir(parents=True, exist_ok=True)
     for leftover in base.glob(".building-*"):  # from a build that died; we hold the lock
         shutil.rmtree(leftover, ignore_errors=True)
@@ -537,7 +685,6 @@ def write_snapshot(
         previous = current_snapshot(index_dir).name
     except (IndexMissingError, IndexCorruptError):
         previous = None
-    building = base / f".building-{manifest['id']}"
     building.mkdir()
     (building / "store.json").write_text(json.dumps(store, ensure_ascii=False), encoding="utf-8")
     np.save(building / "passages.npy", passage_vectors)
@@ -557,10 +704,12 @@ def write_snapshot(
             with path.open("rb") as handle:
                 os.fsync(handle.fileno())
     _read_snapshot(building, manifest)  # verify: it must load before it goes live
-    final = base / manifest["id"]
     os.rename(building, final)
     _fsync_dir(base)
-    _write_atomically(Path(index_dir) / "CURRENT", manifest["id"] + "\n")
+    pointer = Path(index_dir) / "CURRENT"
+    if previous is None and pointer.is_dir() and not pointer.is_symlink():  # a damaged pointer: no file
+        shutil.rmtree(pointer)  # can replace a directory; nothing lives in it (we hold the lock)
+    _write_atomically(pointer, manifest["id"] + "\n")
     _prune(base, keep={manifest["id"], previous} - {None})
     if progress:
         progress("switching to the new index", 1, 1)

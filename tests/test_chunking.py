@@ -234,3 +234,103 @@ def test_embedding_text_folds_white_space_and_adds_the_title():
     document = Document(id="t.txt", text="Heading\n\nA wrapped\nline   here.", sha256="0", title="Doc title")
     passages = chunk_document(document, frozenset(), CHUNKING)[1]
     assert embedding_text(document, passages[0]) == "Doc title\nHeading\nHeading A wrapped line here."
+
+
+# ----------------------------------------------------------------------------- over-long blocks (issue 14)
+
+SEED_SNAPSHOT = Path(__file__).resolve().parent / "data" / "seed_chunks.json"
+
+
+def unpunctuated(chars: int, seed: int = 0) -> str:
+    """A paragraph of random lower-case words with no sentence end anywhere (as a scraped table dump)."""
+    import random
+
+    rng = random.Random(seed)
+    words = ["".join(rng.choice("abcdefghij") for _ in range(rng.randint(2, 9))) for _ in range(500)]
+    out: list[str] = []
+    size = 0
+    while size < chars:
+        word = rng.choice(words)
+        out.append(word)
+        size += len(word) + 1
+    return " ".join(out)[:chars].rstrip() + "\n"
+
+
+def test_seed_chunks_are_those_of_the_chunker_before_the_sentence_cap():
+    """tests/data/seed_chunks.json was written by the chunker of commit fce572b (before the cap): every
+    seed's units and passages are still exactly those."""
+    import json
+
+    snapshot = json.loads(SEED_SNAPSHOT.read_text(encoding="utf-8"))
+    assert sorted(snapshot) == sorted(SEED_DOCS)
+    for doc_id, expected in snapshot.items():
+        units = split_units(SEED_DOCS[doc_id].text, SEED_CORPUS.boilerplate)
+        assert [[u.span.start, u.span.end, u.kind, u.block, int(u.after_skip)] for u in units] == expected["units"]
+        assert not any(u.cut for u in units)
+        passages = chunked(doc_id)[1]
+        assert [
+            [p.id, p.span.start, p.span.end, p.first_sentence, p.last_sentence, p.heading] for p in passages
+        ] == expected["passages"]
+
+
+def test_a_long_unpunctuated_paragraph_costs_work_linear_in_its_length(monkeypatch):
+    """The sentence splitter is quadratic in the length of what it is given (pysbd); it is given at most
+    ``max_sentence_chars`` characters at a time and each character once, so its work per character is
+    bounded by a constant. (Time figures: benchmarks/chunk_long_paragraph.py.)"""
+    from hrqa import chunking
+
+    calls: list[int] = []
+    real = chunking._segment
+
+    def counting(joined: str) -> list[str]:
+        calls.append(len(joined))
+        return real(joined)
+
+    monkeypatch.setattr(chunking, "_segment", counting)
+    text = unpunctuated(200_000)
+    units = split_units(text, max_chars=3000)
+    assert max(calls) <= 3000
+    assert sum(calls) <= len(text)  # each character reaches the splitter at most once
+    assert sum(c * c for c in calls) <= 3000 * len(text)  # quadratic work per call, linear in total
+    assert len(calls) <= 2 * len(text) // 1500 + 1  # every two windows advance half the cap at least
+    # the units cover the paragraph exactly, in order, each at most the cap, each a piece that says so
+    assert all(u.kind == "sentence" and u.cut and 0 < u.span.end - u.span.start <= 3000 for u in units)
+    assert "".join(text[u.span.start : u.span.end] for u in units).replace(" ", "") == text.replace(" ", "").strip()
+    for before, after in pairwise(units):
+        assert before.span.end < after.span.start and text[before.span.end : after.span.start].isspace()
+
+
+def test_a_long_list_item_is_cut_into_pieces_that_say_so():
+    text = "Signatories:\n\n- " + unpunctuated(10_000).strip() + "\n- Beta Watch\n"
+    units = split_units(text, max_chars=1000)
+    items = [u for u in units if u.kind == "item"]
+    assert len(items) > 10 and items[-1].span == Span(text.index("- Beta"), len(text) - 1)
+    assert all(u.cut for u in items[:-1]) and not items[-1].cut
+    assert all(u.span.end - u.span.start <= 1000 and quote(doc(text), u.span).strip() for u in items)
+
+
+def test_a_paragraph_over_the_cap_keeps_its_sentences_whole_when_they_fit():
+    """Windows of an over-long paragraph end at sentence ends, so its sentences are those of the
+    splitter run over the whole paragraph, and none is marked cut."""
+    sentences = [f"Witness {i} said the meeting in Geneva lasted {i + 2} hours. " for i in range(120)]
+    text = "".join(sentences).strip() + "\n"
+    whole = split_units(text, max_chars=10**9)
+    capped = split_units(text, max_chars=400)
+    assert len(whole) == 120
+    assert [u.span for u in capped] == [u.span for u in whole]
+    assert not any(u.cut for u in capped)
+
+
+def test_one_over_long_sentence_among_normal_ones_is_cut_and_flagged():
+    long_one = "The list of names runs on " + unpunctuated(2_500).strip() + "."
+    text = f"First sentence here. {long_one} Last sentence here.\n"
+    document = doc(text)
+    units = split_units(text, max_chars=1000)
+    assert quote(document, units[0].span) == "First sentence here." and not units[0].cut
+    assert quote(document, units[-1].span) == "Last sentence here." and not units[-1].cut
+    pieces = units[1:-1]
+    assert len(pieces) >= 3 and all(u.cut and u.span.end - u.span.start <= 1000 for u in pieces)
+    assert " ".join(quote(document, u.span) for u in pieces) == long_one
+    # passages still hold whole units, and none is longer than the cap
+    passages = chunk_document(document, frozenset(), {**CHUNKING, "max_sentence_chars": 1000})[1]
+    assert all(p.span.end - p.span.start <= max(1000, CHUNKING["passage_max_chars"]) for p in passages)

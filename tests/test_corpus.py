@@ -136,15 +136,18 @@ def test_jsonl_collection_records_are_documents(tmp_path: Path):
     assert (first.title, first.publisher, first.date) == ("Harbour", "Port Authority", None)
     assert first.sha256 == hashlib.sha256(json.dumps(lines[0]).encode()).hexdigest()
     assert docs["coll.jsonl#7"].title == "Untitled record."
-    assert corpus.warnings == ()
+    # a record without text is no longer dropped silently (issue 14)
+    assert corpus.warnings == (CorpusWarning("coll.jsonl", "record 'empty': its text is empty", 3),)
 
 
 def test_jsonl_with_a_bad_line_is_skipped_naming_the_line(tmp_path: Path):
     (tmp_path / "bad.jsonl").write_text('{"_id": "1", "text": "fine"}\n{"title": "no id"}\n', encoding="utf-8")
     (tmp_path / "ok.txt").write_text("Kept.\n", encoding="utf-8")
     corpus = read_corpus(tmp_path)
-    assert [d.id for d in corpus.documents] == ["ok.txt"]
-    assert corpus.warnings == (CorpusWarning("bad.jsonl", 'line 2 is not a {"_id", "title", "text"} record'),)
+    # only the bad line is skipped; the rest of the collection is kept (issue 14)
+    assert [d.id for d in corpus.documents] == ["bad.jsonl#1", "ok.txt"]
+    assert corpus.warnings == (CorpusWarning("bad.jsonl", 'not a {"_id", "title", "text"} record', 2),)
+    assert str(corpus.warnings[0]) == 'skipped bad.jsonl line 2: not a {"_id", "title", "text"} record'
 
 
 # ----------------------------------------------------------------------------- catalog and provenance
@@ -312,3 +315,111 @@ def test_bad_files_are_skipped_with_a_warning_naming_each(tmp_path: Path, caplog
 def test_missing_corpus_folder_raises(tmp_path: Path):
     with pytest.raises(CorpusError, match=r"corpus folder .*nowhere does not exist; pass --corpus DIR"):
         read_corpus(tmp_path / "nowhere")
+
+
+# ----------------------------------------------------------------------------- hostile corpora (issue 14)
+
+
+def test_a_symlink_to_a_file_outside_the_corpus_is_skipped_naming_it(tmp_path: Path, caplog):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    secret = tmp_path / "secret.txt"
+    secret.write_text("root:x:0:0:root:/root:/bin/bash\n", encoding="utf-8")
+    (corpus / "kept.txt").write_text("A document inside the corpus.\n", encoding="utf-8")
+    (corpus / "passwd_link.txt").symlink_to(secret)
+    (corpus / "inside_link.txt").symlink_to(corpus / "kept.txt")  # a link that stays inside is read
+    sub = corpus / "sub"
+    sub.mkdir()
+    (sub / "up.md").symlink_to(Path("..") / ".." / "secret.txt")
+    (corpus / "catalog.toml").symlink_to(secret)
+    with caplog.at_level(logging.WARNING, logger="hrqa.corpus"):
+        result = read_corpus(corpus)
+    assert [d.id for d in result.documents] == ["inside_link.txt", "kept.txt"]
+    assert all("root:x" not in d.text for d in result.documents)
+    outside = "a symbolic link to a file outside the corpus folder"
+    assert {w.path: w.reason for w in result.warnings} == {
+        "catalog.toml": outside,
+        "passwd_link.txt": outside,
+        "sub/up.md": outside,
+    }
+    assert "skipped passwd_link.txt: a symbolic link to a file outside the corpus folder" in caplog.text
+    # the staleness fingerprint never reads it either
+    from hrqa.store import corpus_fingerprint
+
+    assert sorted(corpus_fingerprint(corpus)) == ["inside_link.txt", "kept.txt"]
+
+
+def _collection(tmp_path: Path, lines: list[str]) -> Path:
+    (tmp_path / "coll.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return tmp_path
+
+
+def test_a_duplicate_jsonl_id_is_refused_naming_the_file_and_the_id(tmp_path: Path):
+    lines = [
+        json.dumps({"_id": "7", "text": "The first record seven."}),
+        json.dumps({"_id": "8", "text": "Record eight."}),
+        json.dumps({"_id": 7, "text": "A second record seven, much longer than the first one."}),
+    ]
+    corpus = read_corpus(_collection(tmp_path, lines))
+    docs = by_id(corpus)
+    assert sorted(docs) == ["coll.jsonl#7", "coll.jsonl#8"]
+    assert docs["coll.jsonl#7"].text == "The first record seven."  # the first one is kept, whole
+    assert [str(w) for w in corpus.warnings] == [
+        "skipped coll.jsonl line 3: duplicate _id '7' (first on line 1); give each record its own _id"
+    ]
+
+
+def test_a_malformed_jsonl_line_is_skipped_and_the_rest_kept(tmp_path: Path):
+    lines = [
+        json.dumps({"_id": "a", "text": "Alpha record."}),
+        '{"_id": "b", "text": "truncated',
+        "[1, 2, 3]",
+        json.dumps({"_id": None, "text": "No id."}),
+        json.dumps({"_id": "c", "text": "Gamma record."}),
+    ]
+    corpus = read_corpus(_collection(tmp_path, lines))
+    assert sorted(by_id(corpus)) == ["coll.jsonl#a", "coll.jsonl#c"]
+    assert [(w.path, w.line) for w in corpus.warnings] == [("coll.jsonl", 2), ("coll.jsonl", 3), ("coll.jsonl", 4)]
+    assert str(corpus.warnings[0]) == 'skipped coll.jsonl line 2: not a {"_id", "title", "text"} record'
+    assert str(corpus.warnings[2]) == "skipped coll.jsonl line 4: _id None is not a string or number"
+
+
+@pytest.mark.parametrize(
+    "text, reason",
+    [
+        (42, "record 'x': its text is a int, not a string"),
+        (["a", "b"], "record 'x': its text is a list, not a string"),
+        (None, "record 'x': its text is a NoneType, not a string"),
+        ("", "record 'x': its text is empty"),
+        (" \n\t", "record 'x': its text is empty"),
+    ],
+)
+def test_a_jsonl_record_without_text_is_warned_about(tmp_path: Path, text, reason: str):
+    lines = [json.dumps({"_id": "x", "text": text}), json.dumps({"_id": "y", "text": "Kept."})]
+    corpus = read_corpus(_collection(tmp_path, lines))
+    assert sorted(by_id(corpus)) == ["coll.jsonl#y"]
+    assert corpus.warnings == (CorpusWarning("coll.jsonl", reason, 1),)
+
+
+def test_pypdf_messages_name_the_file(tmp_path: Path, caplog):
+    data = make_pdf([["The harbour report, page one."]])
+    damaged = data[: data.rfind(b"startxref")] + b"startxref\n9999\n%%EOF\n"  # a wrong xref pointer
+    (tmp_path / "harbour.pdf").write_bytes(damaged)
+    with caplog.at_level(logging.WARNING):
+        corpus = read_corpus(tmp_path)
+    assert "harbour report" in by_id(corpus)["harbour.pdf"].text
+    (warning,) = corpus.warnings
+    assert warning.path == "harbour.pdf" and not warning.skipped
+    assert str(warning).startswith("harbour.pdf: pypdf: incorrect startxref pointer")
+    # no anonymous pypdf line reaches the log
+    assert not [r for r in caplog.records if r.name.startswith("pypdf")]
+
+
+def test_file_names_with_escape_codes_and_newlines_are_shown_escaped(tmp_path: Path):
+    (tmp_path / "red\x1b[31m\nname.docx").write_bytes(b"PK\x03\x04")
+    (tmp_path / "ok.txt").write_text("Fine.\n", encoding="utf-8")
+    corpus = read_corpus(tmp_path)
+    (warning,) = corpus.warnings
+    assert warning.path == "red\x1b[31m\nname.docx"  # the record keeps the real name
+    assert str(warning).startswith("skipped red\\x1b[31m\\nname.docx: unsupported file type .docx")
+    assert str(warning).isprintable()

@@ -23,6 +23,7 @@ def test_defaults():
         "passage_max_chars": 800,
         "passage_overlap": 1,
         "list_items_per_passage": 10,
+        "max_sentence_chars": 3000,
     }
 
 
