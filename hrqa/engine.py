@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from hrqa import answer as answer_step
-from hrqa import retrieval, store
+from hrqa import backends, retrieval, store
 from hrqa.embedding import Embedder, load_embedder
 from hrqa.errors import DocumentNotFoundError, IndexMissingError, IndexStaleError, QuestionError
 from hrqa.lexical import tokenize
@@ -139,7 +139,7 @@ class Engine:
         embedder = embedder or load_embedder(settings.model, settings.batch_size)
         engine = cls(settings, embedder)
         try:
-            engine._index = store.load_index(settings.index_dir)
+            engine._index = backends.open_index(settings)
         except (IndexMissingError, store.IndexCorruptError, IndexStaleError):
             if build == "never":
                 raise
@@ -187,9 +187,9 @@ class Engine:
         query_vector = self.embedder.embed_query(searched)
         timings["encode"] = (time.perf_counter() - mark) * 1000
         mark = time.perf_counter()
-        mask = retrieval.allowed_rows(index, docs, kinds)
+        scope = backends.Scope.of(docs, kinds)
         # diversity looks at every document's best passage among the candidates, not just the top few
-        hits = retrieval.search(index, query_vector, searched, retrieval.CANDIDATES, mask=mask)
+        hits = retrieval.search(self.backend_of(index), query_vector, searched, retrieval.CANDIDATES, scope=scope)
         across = asks_across_sources(searched)
         bar = DIVERSITY_MIN_RELATIVE_COMPARATIVE if across else DIVERSITY_MIN_RELATIVE
         hits = retrieval.diversify(hits, max(ANSWER_PASSAGES, k), bar)
@@ -200,22 +200,34 @@ class Engine:
         timings["total"] = (time.perf_counter() - started) * 1000
         return Answer(**{**result.__dict__, "timings_ms": timings})
 
+    @property
+    def backend(self) -> backends.SearchBackend:
+        """The served index behind the search-backend protocol (what retrieval and find read)."""
+        return self.backend_of(self.index)
+
+    def backend_of(self, index) -> backends.SearchBackend:
+        held = getattr(self, "_backend", None)  # (index, its backend): wrapping once per snapshot
+        if held is None or held[0] is not index:
+            held = (index, retrieval.as_backend(index))
+            self._backend = held
+        return held[1]
+
     def search(self, query: str, k: int = 10, docs: Sequence[str] | None = None):
         """Fused passage hits for a query (no answer step): what BEIR evaluation scores."""
         index = self.index
         query_vector = self.embedder.embed_query(query)
-        return retrieval.search(index, query_vector, query, k, mask=retrieval.allowed_rows(index, docs))
+        return retrieval.search(self.backend_of(index), query_vector, query, k, scope=backends.Scope.of(docs))
 
     def find(self, term: str, docs: Sequence[str] | None = None) -> FindResult:
         """Every mention of a term or phrase in the indexed documents."""
         if not term or not term.strip():
             raise QuestionError("the search term is empty")
-        return retrieval.find_mentions(self.index, term, docs)
+        return retrieval.find_mentions(self.backend, term, docs)
 
     def rebuild(self, progress: store.BuildProgress | None = None, *, wait: bool = False) -> store.BuildReport:
         """Incremental rebuild; the new snapshot replaces the served one only once it is complete."""
-        report = store.build_index(self.settings, self.embedder, progress, wait_for_lock=wait)
-        self._index = store.load_index(self.settings.index_dir)
+        report = backends.build_index(self.settings, self.embedder, progress, wait_for_lock=wait)
+        self._index = backends.open_index(self.settings)
         return report
 
     def document(self, doc_id: str) -> Document:

@@ -1,5 +1,10 @@
-"""Hybrid retrieval: dense (FAISS) and lexical (BM25) scores fused; filters; document diversity;
-every-mention search. The fusion and diversity steps are pure functions over arrays and hits."""
+"""Hybrid retrieval: dense and lexical candidates from a search backend, fused here; document diversity;
+every-mention search. The fusion and diversity steps are pure functions over arrays and hits.
+
+Retrieval reads an index only through :class:`hrqa.backends.SearchBackend`, so every backend (the local
+snapshot, Qdrant) gives the same candidates to the same fusion: answers do not depend on where the
+index lives.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +15,26 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hrqa import vectors
+from hrqa.backends.base import Scope, SearchBackend, top_rows
 from hrqa.errors import SettingsError
 from hrqa.records import FindResult, Hit, Mention, Span
-from hrqa.store import Index
+
+__all__ = [
+    "CANDIDATES",
+    "DENSE_WEIGHT",
+    "RRF_K",
+    "Fusion",
+    "Scope",
+    "Scored",
+    "as_backend",
+    "diversify",
+    "document_ranking",
+    "find_mentions",
+    "fuse",
+    "minmax",
+    "search",
+    "top_rows",
+]
 
 
 class Fusion(str, enum.Enum):
@@ -103,77 +124,40 @@ def _scale_lexical(scores: np.ndarray) -> np.ndarray:
     return (scores / top).astype(np.float32) if top > 0 else np.zeros_like(scores, dtype=np.float32)
 
 
-def allowed_rows(
-    index: Index, docs: Iterable[str] | None = None, kinds: Iterable[str] | None = None
-) -> np.ndarray | None:
-    """Boolean mask of passages in the chosen documents and kinds of source; None means all."""
-    docs = set(docs or ())
-    kinds = set(kinds or ())
-    if not docs and not kinds:
-        return None
-    chosen = {
-        d.id
-        for d in index.documents.values()
-        if (not docs or d.id in docs) and (not kinds or (d.kind or "unknown") in kinds)
-    }
-    return np.array([p.doc in chosen for p in index.passages], dtype=bool)
+def as_backend(index) -> SearchBackend:
+    """``index`` itself when it is a search backend; a loaded ``store.Index`` wrapped as the local one."""
+    if hasattr(index, "dense_candidates"):
+        return index
+    from hrqa.backends.local import LocalBackend
+
+    return LocalBackend(index)
 
 
 def search(
-    index: Index,
+    backend: SearchBackend,
     query_vector: np.ndarray,
     query_text: str,
     k: int,
     *,
-    mask: np.ndarray | None = None,
+    scope: Scope | None = None,
     method: Fusion = Fusion.CONVEX,
     dense_weight: float = DENSE_WEIGHT,
     candidates: int = CANDIDATES,
 ) -> list[Hit]:
-    """The ``k`` best passages for a question by fused dense and lexical evidence."""
-    dense_rows, dense_scores = dense_candidates(index, query_vector, candidates, mask)
-    lexical_all = index.lexical.scores(query_text)
-    if mask is not None:
-        lexical_all = np.where(mask, lexical_all, 0.0)
-    lexical_rows = top_rows(lexical_all, candidates)
-    lexical_rows = lexical_rows[lexical_all[lexical_rows] > 0]
-    scored = fuse(dense_rows, dense_scores, lexical_rows, lexical_all[lexical_rows], method, dense_weight)
+    """The ``k`` best passages for a question by fused dense and lexical evidence, within ``scope``."""
+    backend = as_backend(backend)
+    dense = backend.dense_candidates(query_vector, candidates, scope)
+    lexical = backend.lexical_candidates(query_text, candidates, scope)
+    scored = fuse(dense.rows, dense.scores, lexical.rows, lexical.scores, method, dense_weight)
     return [
         Hit(
-            passage=index.passages[int(r)],
+            passage=backend.passage(int(r)),
             score=float(s),
             dense_rank=scored.dense_rank.get(int(r)),
             lexical_rank=scored.lexical_rank.get(int(r)),
         )
         for r, s in zip(scored.rows[:k], scored.scores[:k])
     ]
-
-
-def dense_candidates(
-    index: Index, query_vector: np.ndarray, candidates: int, mask: np.ndarray | None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Rows and cosine scores of the nearest passages (exact when filtering or small)."""
-    if mask is not None or index.manifest.get("index_type", "flat") == "flat":
-        scores = index.passage_vectors @ query_vector
-        if mask is not None:
-            scores = np.where(mask, scores, -np.inf)
-        rows = top_rows(scores, candidates)
-        rows = rows[np.isfinite(scores[rows])]
-        return rows, scores[rows]
-    _, rows = vectors.search(index.vector_index, query_vector, candidates)
-    # an approximate (8-bit) index finds the candidates; their exact cosines feed the fusion
-    scores = index.passage_vectors[rows] @ query_vector
-    order = np.argsort(-scores, kind="stable")
-    return rows[order], scores[order]
-
-
-def top_rows(scores: np.ndarray, k: int) -> np.ndarray:
-    """Indices of the ``k`` largest scores, largest first."""
-    k = min(k, scores.size)
-    if k <= 0:
-        return np.zeros(0, dtype=np.int64)
-    part = np.argpartition(-scores, k - 1)[:k]
-    return part[np.argsort(-scores[part], kind="stable")]
 
 
 def diversify(hits: list[Hit], k: int, min_relative: float = 0.6) -> list[Hit]:
@@ -208,8 +192,9 @@ def document_ranking(hits: list[Hit]) -> list[tuple[str, float]]:
     return sorted(best.items(), key=lambda item: -item[1])
 
 
-def find_mentions(index: Index, term: str, docs: Iterable[str] | None = None) -> FindResult:
+def find_mentions(backend: SearchBackend, term: str, docs: Iterable[str] | None = None) -> FindResult:
     """Every occurrence of ``term`` (case and white space folded) in the indexed documents."""
+    backend = as_backend(backend)
     term = term.strip()
     words = term.split()
     if not words:
@@ -219,9 +204,10 @@ def find_mentions(index: Index, term: str, docs: Iterable[str] | None = None) ->
     left = r"(?<!\w)" if re.match(r"\w", words[0]) else ""
     right = r"(?!\w)" if re.search(r"\w$", words[-1]) else ""
     pattern = re.compile(left + body + right, re.IGNORECASE)
-    scope = [d for d in index.documents.values() if not docs or d.id in set(docs)]
+    searched = 0
     mentions: list[Mention] = []
-    for document in scope:
+    for document in backend.documents_to_search(set(docs) if docs else None):
+        searched += 1
         for match in pattern.finditer(document.text):
             mentions.append(
                 Mention(
@@ -230,7 +216,7 @@ def find_mentions(index: Index, term: str, docs: Iterable[str] | None = None) ->
                     _line_around(document.text, match.start(), match.end()),
                 )
             )
-    return FindResult(term, len(scope), tuple(mentions))
+    return FindResult(term, searched, tuple(mentions))
 
 
 def _line_around(text: str, start: int, end: int, reach: int = 160) -> Span:

@@ -45,6 +45,24 @@ class Backend(str, enum.Enum):
             raise SettingsError(f"unknown backend {value!r}; choose one of: {allowed}") from None
 
 
+class Backend(str, enum.Enum):
+    """Where the index lives. LOCAL: a snapshot folder (FAISS + bm25s) loaded into this process;
+    QDRANT: collections on a Qdrant node or cluster (qdrant_url), or ":memory:" in this process."""
+
+    LOCAL = "local"
+    QDRANT = "qdrant"
+
+    @classmethod
+    def from_str(cls, value: str) -> Backend:
+        if isinstance(value, cls):
+            return value
+        try:
+            return cls(str(value).strip().lower())
+        except ValueError:
+            allowed = ", ".join(m.value for m in cls)
+            raise SettingsError(f"unknown backend {value!r}; choose one of: {allowed}") from None
+
+
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 ENV_PREFIX = "HRQA_"
 
@@ -93,6 +111,11 @@ class Settings:
     #: the Qdrant node or cluster of the qdrant backend: "http://host:6333", or ":memory:" for one
     #: process (tests) (HRQA_QDRANT_URL)
     qdrant_url: str = ":memory:"
+    #: where the index lives: "local" (a snapshot folder in index_dir) or "qdrant" (HRQA_BACKEND)
+    backend: Backend = Backend.LOCAL
+    #: the Qdrant node or cluster of the qdrant backend: "http://host:6333", or ":memory:" for one
+    #: process (tests) (HRQA_QDRANT_URL)
+    qdrant_url: str = ":memory:"
 
     def __post_init__(self) -> None:
         for name in (
@@ -120,6 +143,8 @@ class Settings:
             raise SettingsError(f"port must be between 1 and 65535, got {self.port}")
         if self.auth is not None and (":" not in self.auth or self.auth.startswith(":")):
             raise SettingsError("auth must look like user:password")
+        if not isinstance(self.backend, Backend):
+            object.__setattr__(self, "backend", Backend.from_str(self.backend))
         if not isinstance(self.backend, Backend):
             object.__setattr__(self, "backend", Backend.from_str(self.backend))
         if not isinstance(self.index_type, IndexType):
@@ -176,6 +201,8 @@ def _coerce(name: str, type_text: str, raw: str):
         raise SettingsError(f"{variable}={raw!r} is not a boolean (use 1/0, true/false)")
     if type_text == "IndexType":
         return IndexType.from_str(raw)
+    if type_text == "Backend":
+        return Backend.from_str(raw)
     if type_text == "Backend":
         return Backend.from_str(raw)
     return raw

@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 
 from hrqa import retrieval
+from hrqa.backends import Scope
+from hrqa.backends.local import LocalBackend
 from hrqa.embedding import HashingEmbedder
 from hrqa.errors import SettingsError
 from hrqa.records import Hit, Passage, Span
@@ -133,19 +135,28 @@ def test_search_with_rrf_and_a_document_filter(tiny_index):
     query = "Beta Watch Japan"
     vector = HashingEmbedder().embed_query(query)
     assert retrieval.search(tiny_index, vector, query, 1, method=Fusion.RRF)[0].passage.doc == "b.txt"
-    mask = retrieval.allowed_rows(tiny_index, docs=["a.txt", "c.md"])
-    hits = retrieval.search(tiny_index, vector, query, 5, mask=mask)
+    hits = retrieval.search(tiny_index, vector, query, 5, scope=Scope.of(docs=["a.txt", "c.md"]))
     assert {h.passage.doc for h in hits} == {"a.txt", "c.md"}
 
 
-def test_allowed_rows_by_document_and_kind(tiny_index):
-    assert retrieval.allowed_rows(tiny_index) is None
+def test_scope_rows_by_document_and_kind(tiny_index):
+    assert Scope.of() is None and Scope.of([], []) is None
+    backend = LocalBackend(tiny_index)
     docs = [p.doc for p in tiny_index.passages]
-    by_kind = retrieval.allowed_rows(tiny_index, kinds=["government"])
-    assert by_kind.tolist() == [d == "a.txt" for d in docs]
-    unknown = retrieval.allowed_rows(tiny_index, kinds=["unknown"])
-    assert unknown.tolist() == [d != "a.txt" for d in docs]
-    assert not retrieval.allowed_rows(tiny_index, docs=["a.txt"], kinds=["NGO"]).any()
+
+    def rows(**chosen) -> list[int]:
+        return backend.rows_in(Scope.of(**chosen)).tolist()
+
+    assert rows(kinds=["government"]) == [r for r, d in enumerate(docs) if d == "a.txt"]
+    assert rows(kinds=["unknown"]) == [r for r, d in enumerate(docs) if d != "a.txt"]
+    assert rows(docs=["c.md", "a.txt"]) == [r for r, d in enumerate(docs) if d in {"a.txt", "c.md"}]
+    assert rows(docs=["a.txt"], kinds=["NGO"]) == []
+    assert rows(docs=["no-such.txt"]) == []
+
+
+def test_a_filter_that_admits_nothing_finds_nothing(tiny_index):
+    vector = HashingEmbedder().embed_query("owls")
+    assert retrieval.search(tiny_index, vector, "owls", 5, scope=Scope.of(kinds=["NGO"])) == []
 
 
 def test_find_mentions_counts_per_document(tiny_index):
@@ -202,11 +213,10 @@ def test_a_name_in_the_signatory_list_is_in_the_top_passage(real_engine):
 
 def test_approximate_index_candidates_carry_exact_cosines(tiny_settings, fake_embedder):
     from hrqa.engine import Engine
-    from hrqa.retrieval import dense_candidates
 
     engine = Engine.open(tiny_settings.with_(index_type="hnsw"), embedder=fake_embedder, build="missing")
     assert engine.index.manifest["index_type"] == "hnsw"
     query = fake_embedder.embed_query("river festival Lyon")
-    rows, scores = dense_candidates(engine.index, query, 5, None)
+    rows, scores = engine.backend.dense_candidates(query, 5)
     assert list(scores) == sorted(scores, reverse=True)
     assert np.allclose(scores, engine.index.passage_vectors[rows] @ query)
