@@ -149,14 +149,15 @@ def search(
     dense = backend.dense_candidates(query_vector, candidates, scope)
     lexical = backend.lexical_candidates(query_text, candidates, scope)
     scored = fuse(dense.rows, dense.scores, lexical.rows, lexical.scores, method, dense_weight)
+    rows = scored.rows[:k].tolist()
     return [
         Hit(
-            passage=backend.passage(int(r)),
+            passage=passage,
             score=float(s),
-            dense_rank=scored.dense_rank.get(int(r)),
-            lexical_rank=scored.lexical_rank.get(int(r)),
+            dense_rank=scored.dense_rank.get(r),
+            lexical_rank=scored.lexical_rank.get(r),
         )
-        for r, s in zip(scored.rows[:k], scored.scores[:k])
+        for r, passage, s in zip(rows, backend.passages_at(rows), scored.scores[:k].tolist())
     ]
 
 

@@ -94,6 +94,10 @@ class SearchBackend(Protocol):
 
     def passage(self, row: int) -> Passage: ...
 
+    def passages_at(self, rows: Sequence[int]) -> list[Passage]:
+        """The passages of ``rows``, in that order (one round trip where the index is remote)."""
+        ...
+
     def passage_holding(self, doc: str, position: int) -> Passage | None:
         """The first passage of ``doc`` covering sentence ``position``."""
         ...
@@ -153,12 +157,22 @@ class BuildTarget(Protocol):
 
 
 def top_rows(scores: np.ndarray, k: int) -> np.ndarray:
-    """Indices of the ``k`` largest scores, largest first."""
+    """Indices of the ``k`` largest scores, largest first.
+
+    Ties go to the lower row, also at the cut, so every backend returns the same rows for the same
+    scores (an unstable partition would pick any of several tied rows).
+    """
     k = min(k, scores.size)
     if k <= 0:
         return np.zeros(0, dtype=np.int64)
-    part = np.argpartition(-scores, k - 1)[:k]
-    return part[np.argsort(-scores[part], kind="stable")]
+    if k < scores.size:
+        threshold = scores[np.argpartition(-scores, k - 1)[k - 1]]
+        above = np.flatnonzero(scores > threshold)
+        tied = np.flatnonzero(scores == threshold)[: k - above.size]
+        part = np.concatenate([above, tied])
+    else:
+        part = np.arange(scores.size)
+    return part[np.lexsort((part, -scores[part]))]
 
 
 def open_backend(settings: Settings, **options) -> SearchBackend:

@@ -98,6 +98,10 @@ class LocalBackend:
     def passage(self, row: int) -> Passage:
         return self.index.passages[row]
 
+    def passages_at(self, rows) -> list[Passage]:
+        passages = self.index.passages
+        return [passages[int(r)] for r in rows]
+
     def passage_holding(self, doc: str, position: int) -> Passage | None:
         for row in self._passage_ranges.get(doc, range(0)):
             passage = self.index.passages[row]
