@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from hrqa import answer as answer_step
 from hrqa import backends, retrieval, store
 from hrqa.embedding import Embedder, load_embedder
-from hrqa.errors import DocumentNotFoundError, IndexMissingError, IndexStaleError, QuestionError
+from hrqa.errors import DocumentNotFoundError, IndexMissingError, IndexStaleError, QuestionError, printable
 from hrqa.lexical import tokenize
 from hrqa.records import Answer, Document, FindResult
 from hrqa.settings import Settings
@@ -62,26 +62,97 @@ _REFERRING = frozenset(
 )
 
 
-def clean_question(question: str, limit: int) -> str:
-    """The question without control characters and surplus white space; refuse empty or overlong."""
+def clean_question(question: str, limit: int, what: str = "the question", setting: str = "max_question_chars") -> str:
+    """The question without control characters and surplus white space; refuse empty, invisible or
+    overlong. ``what`` names it in the messages ("history item 2"), ``setting`` the limit's setting."""
     if not isinstance(question, str):
-        raise QuestionError("the question must be text")
+        raise QuestionError(f"{what} must be text")
     if len(question) > 4 * limit:  # refuse a huge paste at once rather than clean it character by character
-        raise QuestionError(
-            f"the question has {len(question)} characters, over the limit of {limit} (setting max_question_chars)"
-        )
+        raise QuestionError(f"{what} has {len(question)} characters, over the limit of {limit} (setting {setting})")
     cleaned = "".join(" " if unicodedata.category(c).startswith("C") and c not in "\u200d" else c for c in question)
     cleaned = " ".join(cleaned.split())
     if not cleaned:
-        raise QuestionError("the question is empty; type a question")
+        raise QuestionError(f"{what} is empty; type a question")
+    # a letter, digit, punctuation mark or symbol (emoji): U+200D (kept to join emoji) alone shows nothing
+    if not any(unicodedata.category(c)[0] in "LNPS" for c in cleaned):
+        raise QuestionError(f"{what} is empty (only invisible characters); type a question")
     if len(cleaned) > limit:
-        raise QuestionError(
-            f"the question has {len(cleaned)} characters, over the limit of {limit} (setting max_question_chars)"
-        )
+        raise QuestionError(f"{what} has {len(cleaned)} characters, over the limit of {limit} (setting {setting})")
     return cleaned
 
 
 def contextualise(question: str, history: Sequence[str]) -> str:
+#: the most sources one answer may cite (k); the answer step reads at most a few dozen passages anyway
+MAX_SOURCES = 50
+
+
+def _texts(value: object, what: str, noun: str) -> list[str]:
+    """``value`` as a list of strings, or a one-line QuestionError saying what is wrong with it."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        raise QuestionError(f"{what} must be a list of {noun}, not a single string")
+    if not isinstance(value, (list, tuple)):
+        raise QuestionError(f"{what} must be a list of {noun}, not {type(value).__name__}")
+    for number, item in enumerate(value, 1):
+        if not isinstance(item, str):
+            shown = printable(repr(item))
+            raise QuestionError(f"{what} item {number} must be text, not {shown[:60]}")
+    return list(value)
+
+
+@dataclass(frozen=True)
+class Request:
+    """The arguments of a question besides its text, checked: what ``Engine.ask`` works with."""
+
+    k: int
+    history: list[str]
+    docs: list[str] | None
+    kinds: list[str] | None
+
+
+def check_request(
+    index: store.Index,
+    settings: Settings,
+    k: object = None,
+    history: object = (),
+    docs: object = None,
+    kinds: object = None,
+) -> Request:
+    """k, history and the document and kind filters of a question, as they come from the CLI, the API or
+    a library call: each wrong one is refused with a one-line message naming it (a document id that is
+    not indexed, a kind no document has), never iterated character by character or crashed on."""
+    if k is None or (type(k) is int and k == 0):  # 0: the default (the API's "not given")
+        k = settings.top_k
+    if type(k) is not int or not 1 <= k <= MAX_SOURCES:
+        raise QuestionError(f"k must be a whole number from 1 to {MAX_SOURCES}, not {printable(repr(k))[:40]}")
+    cleaned: list[str] = []
+    limit = 10 * settings.max_question_chars
+    for number, item in enumerate(_texts(history, "history", "earlier questions"), 1):
+        try:
+            cleaned.append(clean_question(item, limit, f"history item {number}", "10 × max_question_chars"))
+        except QuestionError:
+            if len(item) > limit:
+                raise
+            # an empty or invisible earlier question gives no context: left out, as before
+    doc_ids = _texts(docs, "docs", "document ids")
+    missing = [d for d in doc_ids if d not in index.documents]
+    if missing:
+        shown = ", ".join(printable(repr(d))[:80] for d in missing[:3])
+        more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
+        example = printable(repr(min(index.documents)))[:80] if index.documents else "'report.pdf'"
+        raise DocumentNotFoundError(
+            f"no indexed document {shown}{more}; a document id is its path in the corpus folder, e.g. {example}"
+        )
+    kind_names = _texts(kinds, "kinds", "kinds of source")
+    known = {d.kind or "unknown" for d in index.documents.values()}
+    unknown = [k for k in kind_names if k not in known]
+    if unknown:
+        shown = ", ".join(printable(repr(k))[:80] for k in unknown[:3])
+        raise QuestionError(f"no indexed document is of kind {shown}; the kinds are: {', '.join(sorted(known))}")
+    return Request(k, cleaned, doc_ids or None, kind_names or None)
+
+
     """What to search for a follow-up: a question that refers back ("it", "they") or is too short to
     stand alone is searched together with the previous question of the conversation."""
     if not history:
@@ -175,13 +246,10 @@ class Engine:
         """Answer a question with sentences quoted from the corpus, or abstain."""
         started = time.perf_counter()
         index = self.index  # hold this snapshot for the whole question, whatever a rebuild does
-        k = k or self.settings.top_k
-        if k < 1:
-            raise QuestionError("k must be at least 1")
         question = clean_question(question, self.settings.max_question_chars)
-        searched = contextualise(
-            question, [clean_question(h, 10 * self.settings.max_question_chars) for h in history if h and h.strip()]
-        )
+        request = check_request(index, self.settings, k, history, docs, kinds)
+        k, history, docs, kinds = request.k, request.history, request.docs, request.kinds
+        searched = contextualise(question, history)
         timings: dict[str, float] = {}
         mark = time.perf_counter()
         query_vector = self.embedder.embed_query(searched)

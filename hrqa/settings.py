@@ -83,6 +83,9 @@ class Settings:
     #: sentences shared by consecutive passages
     passage_overlap: int = 1
     #: list items per passage (each list passage also carries its list's heading)
+    #: browser and API sessions the web app keeps in memory (about 63 KB each, measured for issue 14);
+    #: beyond this the least recently used one is dropped, so raw REST calls cannot grow memory unbounded
+    max_sessions: int = 500
     list_items_per_passage: int = 10
     index_type: IndexType = IndexType.AUTO
     #: passage count above which AUTO switches from exact search to HNSW
@@ -106,6 +109,7 @@ class Settings:
     threads: int = 1
     #: where exported ONNX models are kept, one folder per model fingerprint (HRQA_CACHE_DIR)
     cache_dir: Path = field(default_factory=lambda: _default_cache_dir())
+            "max_sessions",
     #: where the index lives: "local" (a snapshot folder in index_dir) or "qdrant" (HRQA_BACKEND)
     backend: Backend = Backend.LOCAL
     #: the Qdrant node or cluster of the qdrant backend: "http://host:6333", or ":memory:" for one

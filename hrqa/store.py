@@ -104,6 +104,15 @@ class Index:
         first, last = self._sentence_at(doc, span.start), self._sentence_at(doc, span.end - 1)
         return any((doc, s.span.start, s.span.end) in self.cut_sentences for s in (first, last) if s is not None)
 
+    def mark_cut(self, answer: dict) -> dict:
+        """The JSON of an answer, with ``"cut": true`` on each quoted sentence and passage that begins or
+        ends inside a sentence longer than max_sentence_chars (its quote is a piece of that sentence;
+        ``start``/``end`` still index exactly the quoted text)."""
+        for item in [*answer.get("answer", ()), *answer.get("citations", ())]:
+            if item.get("doc") in self.documents and self.is_cut(item["doc"], Span(item["start"], item["end"])):
+                item["cut"] = True
+        return answer
+
     def _sentence_at(self, doc: str, offset: int) -> Sentence | None:
         row = self.sentence_rows.get(doc)
         if row is None:

@@ -147,6 +147,7 @@ def check_contract():
     }
     answer_extras = {"searched": str, "confidence": float, "abstain_reason": (str, none)}
     sentence_keys = {"text": str, "citation": int, "doc": str, "start": int, "end": int}
+    sentence_extras = {"cut": bool}  # a piece of a sentence over max_sentence_chars (issue 14)
     citation_keys = {
         "n": int,
         "doc": str,
@@ -159,7 +160,7 @@ def check_contract():
         "passage": str,
         "score": (float, int),
     }
-    citation_extras = {"highlights": list}
+    citation_extras = {"highlights": list, "cut": bool}
 
     def keys(record: dict, required: dict, extras: dict) -> None:
         assert set(required) <= set(record), f"missing keys {set(required) - set(record)}"
@@ -173,7 +174,7 @@ def check_contract():
 
     def check(result: dict, corpus: Path) -> None:
         keys(result, answer_keys, answer_extras)
-        keys(result["index"], {"id": str, "model": str}, {})
+        keys(result["index"], {"id": str, "model": str}, {"reader": str})
         assert all(isinstance(v, (int, float)) for v in result["timings_ms"].values())
         numbers = [c["n"] for c in result["citations"]]
         assert numbers == list(range(1, len(numbers) + 1))
@@ -186,7 +187,7 @@ def check_contract():
         if result["abstained"]:
             assert result["answer"] == []
         for sentence in result["answer"]:
-            keys(sentence, sentence_keys, {})
+            keys(sentence, sentence_keys, sentence_extras)
             text = (corpus / sentence["doc"]).read_text(encoding="utf-8")
             assert sentence["text"] == text[sentence["start"] : sentence["end"]] != ""
             assert sentence["citation"] in by_number, f"citation [{sentence['citation']}] does not resolve"

@@ -520,3 +520,135 @@ def test_cli_index_of_a_missing_folder(hrqa_cli, tmp_path: Path) -> None:
     assert result.returncode == 2
     hrqa_cli.error(result, "corpus folder nowhere does not exist")
     assert result.stderr.count("\n") == 1
+
+
+# ----------------------------------------------------------------------------- malformed arguments (issue 14)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"k": 1.5}, "k must be a whole number from 1 to 50, not 1.5"),
+        ({"k": "5"}, "k must be a whole number from 1 to 50, not '5'"),
+        ({"k": True}, "k must be a whole number from 1 to 50, not True"),
+        ({"k": -1}, "k must be a whole number from 1 to 50, not -1"),
+        ({"k": 10**9}, "k must be a whole number from 1 to 50, not 1000000000"),
+        ({"history": [None, 5]}, "history item 1 must be text, not None"),
+        ({"history": ["fine", 5]}, "history item 2 must be text, not 5"),
+        ({"history": "Where was the festival?"}, "history must be a list of earlier questions, not a single string"),
+        ({"history": {"q": 1}}, "history must be a list of earlier questions, not dict"),
+        ({"history": ["x" * 20_001]}, "history item 1 has 20001 characters, over the limit of 20000"),
+        ({"docs": "festival.txt"}, "docs must be a list of document ids, not a single string"),
+        ({"docs": [["festival.txt"]]}, "docs item 1 must be text, not ['festival.txt']"),
+        ({"kinds": [["NGO"]]}, "kinds item 1 must be text, not ['NGO']"),
+        ({"kinds": "NGO"}, "kinds must be a list of kinds of source, not a single string"),
+        ({"kinds": ["NGO"]}, "no indexed document is of kind 'NGO'; the kinds are: unknown"),
+    ],
+)
+def test_each_malformed_argument_is_a_clear_one_line_error(hashing_engine: Engine, arguments, message: str) -> None:
+    with pytest.raises(QuestionError) as caught:
+        hashing_engine.ask("Where was the festival?", **arguments)
+    assert str(caught.value).startswith(message) and "\n" not in str(caught.value)
+
+
+def test_an_unknown_document_id_names_the_missing_document(hashing_engine: Engine) -> None:
+    with pytest.raises(DocumentNotFoundError, match=r"no indexed document 'nowhere\.txt'; a document id is its path"):
+        hashing_engine.ask("Where was the festival?", docs=["festival.txt", "nowhere.txt"])
+
+
+def test_an_over_long_history_item_is_reported_as_history(hashing_engine: Engine) -> None:
+    limit = 10 * hashing_engine.settings.max_question_chars
+    with pytest.raises(QuestionError) as caught:
+        hashing_engine.ask("And then?", history=["Where?", "y" * (limit + 5)])
+    assert str(caught.value).startswith(f"history item 2 has {limit + 5} characters")
+    assert "the question has" not in str(caught.value)
+
+
+@pytest.mark.parametrize("question", ["\u200d" * 50, "\u200d \u200d\u200b", "\u2060\u200d\ufeff"])
+def test_a_question_of_only_invisible_characters_is_refused(hashing_engine: Engine, question: str) -> None:
+    with pytest.raises(QuestionError, match=r"the question is empty \(only invisible characters\)"):
+        hashing_engine.ask(question)
+
+
+def test_an_emoji_sequence_joined_by_u200d_is_still_a_question(hashing_engine: Engine) -> None:
+    from hrqa.engine import clean_question
+
+    assert clean_question("👩\u200d🔬 where?", 100) == "👩\u200d🔬 where?"
+
+
+# ----------------------------------------------------------------------------- capped quotes (issue 14)
+
+
+def test_a_megabyte_line_is_quoted_in_capped_pieces_that_say_so(tmp_path: Path) -> None:
+    """A 1 MB single-line file: no sentence, passage or citation longer than max_sentence_chars, each
+    quote exactly document.text[start:end] of its (shortened) span, and each piece marked cut."""
+    import random
+
+    from hrqa.records import Span
+
+    rng = random.Random(3)
+    words = ["river", "festival", "lyon", "mayor", "june", "boat", "lantern", "bridge", "music", "crowd"]
+    line = " ".join(rng.choice(words) for _ in range(170_000))
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    (folder / "dump.txt").write_text(line + "\n", encoding="utf-8")
+    (folder / "short.txt").write_text("The mayor opened the festival. It rained.\n", encoding="utf-8")
+    settings = Settings(corpus_dir=folder, index_dir=tmp_path / "index", max_sentence_chars=2000)
+    engine = Engine.open(settings, embedder=HashingEmbedder(), build="missing")
+    index = engine.index
+    text = index.documents["dump.txt"].text
+    pieces = [s for s in index.sentences if s.doc == "dump.txt"]
+    assert len(pieces) >= len(line) // 2000
+    assert all(0 < s.span.end - s.span.start <= 2000 and index.is_cut("dump.txt", s.span) for s in pieces)
+    assert not any(index.is_cut("short.txt", s.span) for s in index.sentences if s.doc == "short.txt")
+    assert all(p.span.end - p.span.start <= 2000 for p in index.passages)
+    # what the CLI and the API return: every quote is its span's text, and the cut ones say so
+    hits = engine.search("lantern bridge music", k=5)
+    sentence = next(s for s in pieces if s.span.start >= hits[0].passage.span.start)
+    result = index.mark_cut(
+        {
+            "answer": [{"doc": "dump.txt", "start": sentence.span.start, "end": sentence.span.end}],
+            "citations": [
+                {"doc": h.passage.doc, "start": h.passage.span.start, "end": h.passage.span.end} for h in hits
+            ],
+        }
+    )
+    assert result["answer"][0]["cut"] is True
+    for citation in result["citations"]:
+        quoted = index.text(citation["doc"], Span(citation["start"], citation["end"]))
+        assert quoted == text[citation["start"] : citation["end"]] if citation["doc"] == "dump.txt" else quoted
+        assert citation.get("cut", False) is (citation["doc"] == "dump.txt")
+    report_warnings = store_build_warnings(settings)
+    assert any(w.startswith("dump.txt: ") and "max_sentence_chars" in w for w in report_warnings)
+
+
+def store_build_warnings(settings: Settings) -> tuple[str, ...]:
+    (settings.corpus_dir / "touch.txt").write_text("A new short document.\n", encoding="utf-8")
+    return build_index(settings, HashingEmbedder()).warnings
+
+
+def test_an_answer_from_a_megabyte_line_is_capped_end_to_end(tmp_path: Path) -> None:
+    """Through Engine.ask: the JSON of an answer drawn from a 1 MB line stays small and exact."""
+    import json
+
+    from hrqa.errors import ModelError
+
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    (folder / "dump.txt").write_text("the river festival lantern " * 40_000 + "\n", encoding="utf-8")
+    settings = Settings(corpus_dir=folder, index_dir=tmp_path / "index")
+    engine = Engine.open(settings, embedder=HashingEmbedder(), build="missing")
+    try:
+        answer = engine.ask("river festival lantern")
+    except ModelError as error:  # the answer step's model is not in this checkout
+        pytest.skip(str(error))
+    result = engine.index.mark_cut(answer.to_json())
+    assert len(json.dumps(result)) < 40 * settings.max_sentence_chars
+    text = engine.index.documents["dump.txt"].text
+    for item in [*result["answer"], *result["citations"]]:
+        assert item["end"] - item["start"] <= settings.max_sentence_chars
+        assert item["cut"] is True
+    for sentence in result["answer"]:
+        assert sentence["text"] == text[sentence["start"] : sentence["end"]]
+    for citation in result["citations"]:
+        assert citation["passage"] == text[citation["start"] : citation["end"]]

@@ -432,3 +432,180 @@ def test_questions_asked_during_a_rebuild_are_all_answered(tmp_path: Path) -> No
     assert old.id in all_ids and new.id in all_ids
     assert set(loads) <= set(snapshots) and loads, loads
     assert engine.ask("Where was the lantern parade held?").citations[0].doc == "parade.txt"
+
+
+# ----------------------------------------------------------------------------- broken pointers and disks (issue 14)
+
+
+def _corrupt_pointer(index_dir: Path, shape: str) -> None:
+    pointer = index_dir / "CURRENT"
+    pointer.unlink()
+    if shape == "long-name":
+        pointer.write_text("x" * 300 + "\n", encoding="utf-8")  # ENAMETOOLONG when looked up
+    elif shape == "directory":
+        pointer.mkdir()
+        (pointer / "inside").write_text("a file in a folder named CURRENT", encoding="utf-8")
+    elif shape == "fifo":
+        os.mkfifo(pointer)  # opening it for reading would wait for a writer forever
+    elif shape == "huge":
+        pointer.write_bytes(b"20240101T000000-abcdef12" * 100_000)
+    elif shape == "dangling-link":
+        pointer.symlink_to(index_dir / "nowhere")
+
+
+def _within(seconds: float, function):
+    """Run ``function`` in a thread; fail (rather than hang the suite) if it has not returned in time."""
+    outcome: dict = {}
+
+    def run():
+        try:
+            outcome["value"] = function()
+        except BaseException as error:  # noqa: BLE001 - handed to the test
+            outcome["error"] = error
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), f"still running after {seconds} s (blocked?)"
+    return outcome
+
+
+@pytest.mark.parametrize("shape", ["long-name", "directory", "fifo", "huge", "dangling-link"])
+def test_a_corrupt_current_pointer_is_no_snapshot_and_hrqa_index_repairs_it(tmp_path: Path, shape: str) -> None:
+    from hrqa.errors import IndexCorruptError, IndexMissingError
+
+    write_small_corpus(tmp_path / "corpus")
+    settings = settings_of(tmp_path)
+    first = store.build_index(settings, HashingEmbedder())
+    _corrupt_pointer(settings.index_dir, shape)
+    outcome = _within(20, lambda: store.load_index(settings.index_dir))
+    error = outcome.get("error")
+    assert isinstance(error, (IndexCorruptError, IndexMissingError)), outcome
+    assert "CURRENT" in str(error) or "no index" in str(error)
+    assert "hrqa index" in str(error) and "\n" not in str(error)
+    # the engine treats it as "no current snapshot": it builds one, and the pointer is a file again
+    outcome = _within(60, lambda: Engine.open(settings, embedder=HashingEmbedder(), build="missing"))
+    assert "error" not in outcome, outcome
+    assert (settings.index_dir / "CURRENT").is_file() and not (settings.index_dir / "CURRENT").is_symlink()
+    assert store.load_index(settings.index_dir).id != first.index_id
+
+
+@pytest.mark.slow
+def test_hrqa_ask_and_hrqa_index_with_a_fifo_as_current(tmp_path: Path, hrqa_cli) -> None:
+    """The CLI path of the worst shape: a FIFO made both commands hang; now ask names the pointer and
+    the command that fixes it, and that command fixes it."""
+    write_small_corpus(tmp_path / "corpus")
+    store.build_index(settings_of(tmp_path), HashingEmbedder())
+    _corrupt_pointer(tmp_path / "index", "fifo")
+    common = ("--corpus", "corpus", "--index-dir", "index")
+    result = hrqa_cli("ask", *common, "Where was the festival?", cwd=tmp_path, timeout=120)
+    hrqa_cli.error(result, "CURRENT is not a file", "hrqa index")
+    result = hrqa_cli("index", *common, cwd=tmp_path, timeout=300)
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    assert (tmp_path / "index" / "CURRENT").is_file()
+    store.load_index(tmp_path / "index")
+
+
+def _write_denied(monkeypatch, index_dir: Path) -> None:
+    """The index folder behaves as read-only: creating anything in it fails with EACCES. (Tests run as
+    root in CI, where chmod does not stop a write; test_a_read_only_index_folder_for_real checks the
+    real thing where it can.)"""
+    import errno
+
+    real_mkdir = Path.mkdir
+
+    def mkdir(self, *args, **kwargs):
+        if Path(self).is_relative_to(index_dir) and not Path(self).exists():
+            raise PermissionError(errno.EACCES, "Permission denied", str(self))
+        return real_mkdir(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "mkdir", mkdir)
+
+
+def _assert_write_refused(settings: Settings, previous: store.BuildReport, error, cause: str) -> None:
+    from hrqa.errors import IndexWriteError
+
+    assert isinstance(error, IndexWriteError)
+    message = str(error)
+    assert "\n" not in message and f"cannot write the index in {settings.index_dir}" in message
+    assert cause in message and "hrqa index" in message
+    assert store.load_index(settings.index_dir).id == previous.index_id  # untouched
+    assert [p.name for p in store.snapshots_dir(settings.index_dir).iterdir()] == [previous.index_id]
+
+
+def test_a_read_only_index_folder_is_one_error_naming_folder_and_cause(tmp_path: Path, monkeypatch) -> None:
+    from hrqa.errors import IndexWriteError
+
+    write_small_corpus(tmp_path / "corpus")
+    settings = settings_of(tmp_path)
+    first = store.build_index(settings, HashingEmbedder())
+    (tmp_path / "corpus" / "new.txt").write_text("A new document about herons.\n", encoding="utf-8")
+    _write_denied(monkeypatch, settings.index_dir)
+    with pytest.raises(IndexWriteError) as caught:
+        store.build_index(settings, HashingEmbedder())
+    _assert_write_refused(settings, first, caught.value, "Permission denied")
+
+
+def test_a_faiss_write_error_is_one_error_and_leaves_nothing_behind(tmp_path: Path, monkeypatch) -> None:
+    from hrqa import vectors
+    from hrqa.errors import IndexWriteError
+
+    write_small_corpus(tmp_path / "corpus")
+    settings = settings_of(tmp_path)
+    first = store.build_index(settings, HashingEmbedder())
+    (tmp_path / "corpus" / "new.txt").write_text("A new document about herons.\n", encoding="utf-8")
+
+    def failing(index, path):
+        raise RuntimeError(
+            "Error in faiss::FileIOWriter::FileIOWriter(const char*) at faiss/impl/io.cpp:98: Error: "
+            "'f' failed: could not open vectors.faiss for writing: Read-only file system"
+        )
+
+    monkeypatch.setattr(vectors, "save_vector_index", failing)
+    with pytest.raises(IndexWriteError) as caught:
+        store.build_index(settings, HashingEmbedder())
+    _assert_write_refused(settings, first, caught.value, "Read-only file system")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into a read-only folder anyway")
+def test_a_read_only_index_folder_for_real(tmp_path: Path) -> None:
+    from hrqa.errors import IndexWriteError
+
+    write_small_corpus(tmp_path / "corpus")
+    settings = settings_of(tmp_path)
+    first = store.build_index(settings, HashingEmbedder())
+    (tmp_path / "corpus" / "new.txt").write_text("A new document about herons.\n", encoding="utf-8")
+    folders = [settings.index_dir, store.snapshots_dir(settings.index_dir)]
+    for folder in folders:
+        folder.chmod(0o555)
+    try:
+        with pytest.raises(IndexWriteError) as caught:
+            store.build_index(settings, HashingEmbedder())
+        _assert_write_refused(settings, first, caught.value, "Permission denied")
+    finally:
+        for folder in folders:
+            folder.chmod(0o755)
+
+
+@pytest.mark.slow
+def test_hrqa_index_over_a_file_size_limit_is_one_line_and_exit_2(tmp_path: Path, hrqa_cli) -> None:
+    """A real write failure, also as root: RLIMIT_FSIZE makes writing store.json fail with EFBIG."""
+    import resource
+
+    write_small_corpus(tmp_path / "corpus")
+    settings = settings_of(tmp_path)
+    first = store.build_index(settings, HashingEmbedder())
+    (tmp_path / "corpus" / "new.txt").write_text("A new document about herons. " * 200 + "\n", encoding="utf-8")
+    command = [sys.executable, "-m", "hrqa.cli", "index", "--corpus", "corpus", "--index-dir", "index"]
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (3000, 3000))
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HRQA_")}
+    result = subprocess.run(
+        command, cwd=tmp_path, capture_output=True, text=True, env=env, preexec_fn=limit, timeout=300, check=False
+    )
+    assert result.returncode == 2
+    hrqa_cli.error(result, "cannot write the index in index (File too large)", "hrqa index")
+    assert (tmp_path / "index" / "CURRENT").read_text(encoding="utf-8") == first.index_id + "\n"
+    assert not list(store.snapshots_dir(settings.index_dir).glob(".building-*"))
