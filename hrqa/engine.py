@@ -81,7 +81,6 @@ def clean_question(question: str, limit: int, what: str = "the question", settin
     return cleaned
 
 
-def contextualise(question: str, history: Sequence[str]) -> str:
 #: the most sources one answer may cite (k); the answer step reads at most a few dozen passages anyway
 MAX_SOURCES = 50
 
@@ -153,6 +152,7 @@ def check_request(
     return Request(k, cleaned, doc_ids or None, kind_names or None)
 
 
+def contextualise(question: str, history: Sequence[str]) -> str:
     """What to search for a follow-up: a question that refers back ("it", "they") or is too short to
     stand alone is searched together with the previous question of the conversation."""
     if not history:
