@@ -196,6 +196,7 @@ def test_the_real_export_matches_torch_and_a_truncated_file_is_rebuilt(model_cac
     model = cache / key / "model.onnx"
     with model.open("r+b") as handle:
         handle.truncate(model.stat().st_size // 2)
+    caplog.clear()
     with caplog.at_level(logging.WARNING):
         again = SentenceTransformerEmbedder(cache_dir=cache).embed_query("Owls hunt at night.")
     np.testing.assert_allclose(again, expected, atol=1e-6)
@@ -216,6 +217,7 @@ def test_a_cached_file_that_passes_its_checksum_but_does_not_load_is_exported_ag
     meta = onnx_runtime.read_meta(model_cache / key)
     meta.update(bytes=27, sha256=onnx_runtime.sha256_file(folder / "model.onnx"))
     (folder / "meta.json").write_text(json.dumps(meta))
+    caplog.clear()
     with caplog.at_level(logging.WARNING):
         vector = SentenceTransformerEmbedder(cache_dir=tmp_path).embed_query("Owls hunt at night.")
     assert vector.shape == (384,)
