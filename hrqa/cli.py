@@ -9,7 +9,10 @@ import sys
 import textwrap
 from pathlib import Path
 
-from hrqa.errors import HrqaError
+from hrqa.errors import HrqaError, printable
+
+#: characters of a mention's line shown on each side of it by ``hrqa find`` (a line can be megabytes)
+FIND_CONTEXT_CHARS = 120
 
 
 def _settings(args: argparse.Namespace):
@@ -57,10 +60,10 @@ def cmd_index(args: argparse.Namespace) -> int:
     finally:
         progress.close()
     for warning in report.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
-    print(report.summary())
+        print(f"warning: {printable(warning)}", file=sys.stderr)
+    print(printable(report.summary()))
     if report.changed or report.added:
-        print(f"re-embedded documents: {', '.join(report.added + report.changed)}")
+        print(f"re-embedded documents: {printable(', '.join(report.added + report.changed))}")
     return 0
 
 
@@ -70,24 +73,34 @@ def _open_engine(args: argparse.Namespace):
     return Engine.open(_settings(args), build="never")
 
 
-def format_answer(answer) -> str:
-    """Answer sentences with [n] markers, then the numbered sources with the quote marked »…«."""
+def format_answer(answer, index=None) -> str:
+    """Answer sentences with [n] markers, then the numbered sources with the quote marked »…«.
+    With the ``index`` the answer came from, a quote cut at max_sentence_chars ends in "[cut]"."""
+
+    def cut(doc, span) -> str:
+        return " [cut]" if index is not None and index.is_cut(doc, span) else ""
+
     lines: list[str] = []
     if answer.abstained:
         lines.append("The corpus does not answer this question. Closest passages:")
     else:
         for sentence in answer.sentences:
-            lines.append(f"{' '.join(sentence.text.split())} [{sentence.citation}]")
+            text = printable(" ".join(sentence.text.split()))
+            lines.append(f"{text}{cut(sentence.doc, sentence.span)} [{sentence.citation}]")
     lines.append("")
     lines.append("Sources")
     for c in answer.citations:
         meta = " · ".join(x for x in (c.date or "no date", c.publisher or "publisher unknown", c.kind) if x)
-        lines.append(f"[{c.n}] {c.title} — {meta} ({c.doc}, relevance {c.score:.2f})")
+        lines.append(printable(f"[{c.n}] {c.title} — {meta} ({c.doc}, relevance {c.score:.2f})") + cut(c.doc, c.span))
         passage = c.passage
         for h in sorted(c.highlights, key=lambda s: -s.start):
             a, b = h.start - c.span.start, h.end - c.span.start
             passage = passage[:a] + "»" + passage[a:b] + "«" + passage[b:]
-        lines.extend(textwrap.wrap(" ".join(passage.split()), 100, initial_indent="    ", subsequent_indent="    "))
+        lines.extend(
+            textwrap.wrap(printable(" ".join(passage.split())), 100, initial_indent="    ", subsequent_indent="    ")
+        )
+    if any(line.endswith("[cut]") or "[cut] [" in line for line in lines):
+        lines.append("[cut]: the quote is a piece of a sentence longer than max_sentence_chars characters")
     return "\n".join(lines)
 
 
@@ -105,17 +118,19 @@ def cmd_ask(args: argparse.Namespace) -> int:
             if not line.strip():
                 continue
             try:
-                result = engine.ask(line.rstrip("\n"), args.k).to_json()
+                index = engine.index
+                result = index.mark_cut(engine.ask(line.rstrip("\n"), args.k).to_json())
             except HrqaError as error:
                 failures += 1
                 result = {"question": line.rstrip("\n"), "error": str(error)}
             print(json.dumps(result, ensure_ascii=False), flush=True)
         return 1 if failures else 0
+    index = engine.index
     answer = engine.ask(questions[0], args.k, docs=args.doc or None, kinds=args.kind or None)
     if args.json:
-        print(json.dumps(answer.to_json(), ensure_ascii=False, indent=1))
+        print(json.dumps(index.mark_cut(answer.to_json()), ensure_ascii=False, indent=1))
     else:
-        print(format_answer(answer))
+        print(format_answer(answer, index))
     return 0
 
 
@@ -135,7 +150,7 @@ def cmd_find(args: argparse.Namespace) -> int:
                             "doc": m.doc,
                             "start": m.span.start,
                             "end": m.span.end,
-                            "context": index.text(m.doc, m.context),
+                            "context": index.text(m.doc, _around(m)),
                         }
                         for m in result.mentions
                     ],
@@ -149,17 +164,31 @@ def cmd_find(args: argparse.Namespace) -> int:
         print(f"searched {result.documents_searched} documents, no match for {result.term!r}")
         return 0
     print(
-        f"{len(result.mentions)} mentions of {result.term!r} in {len(result.counts)} of "
+        f"{len(result.mentions)} mentions of {printable(repr(result.term))} in {len(result.counts)} of "
         f"{result.documents_searched} documents"
     )
     for doc, count in sorted(result.counts.items(), key=lambda kv: -kv[1]):
-        print(f"  {count:4d}  {doc}  {engine.document(doc).title}")
+        print(f"  {count:4d}  {printable(doc)}  {printable(engine.document(doc).title)}")
     print()
     for m in result.mentions[: args.limit]:
-        print(f"{m.doc}:{m.span.start}  {' '.join(engine.index.text(m.doc, m.context).split())}")
+        around = _around(m)
+        context = " ".join(engine.index.text(m.doc, around).split())
+        context = ("…" if around.start > m.context.start else "") + context
+        context += "…" if around.end < m.context.end else ""
+        print(f"{printable(m.doc)}:{m.span.start}  {printable(context)}")
     if len(result.mentions) > args.limit:
         print(f"... {len(result.mentions) - args.limit} more (use --limit)")
     return 0
+
+
+def _around(mention):
+    """The part of a mention's line within FIND_CONTEXT_CHARS of it."""
+    from hrqa.records import Span
+
+    return Span(
+        max(mention.context.start, mention.span.start - FIND_CONTEXT_CHARS),
+        min(mention.context.end, mention.span.end + FIND_CONTEXT_CHARS),
+    )
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -272,13 +301,22 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("bm25s").setLevel(logging.ERROR)
     args = build_parser().parse_args(argv)
     try:
-        return args.handler(args)
+        code = args.handler(args)
+        sys.stdout.flush()  # a reader that went away (| head) is noticed here, not at exit
+        return code
     except HrqaError as error:
-        print(f"hrqa: error: {error}", file=sys.stderr)
+        print(f"hrqa: error: {printable(error)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("hrqa: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # the reader of stdout closed it (hrqa find ... | head -3): stop quietly, as other tools do;
+        # stdout goes to /dev/null so the interpreter's final flush cannot raise again
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, what a shell reports for a command stopped by a closed pipe
 
 
 if __name__ == "__main__":

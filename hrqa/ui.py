@@ -54,6 +54,8 @@ VIEW_CONCURRENCY = 8
 # - requests waiting beyond this are refused ("queue is full") instead of piling up without bound;
 #   well above the 50 concurrent questions of the load test.
 QUEUE_MAX_SIZE = 256
+#: Gradio's temporary copies of uploaded files: checked every hour, deleted after a day (seconds)
+TEMP_FILES_MAX_AGE = (3600, 86400)
 #: seconds between refreshes of the status line in an open page (no model work, no I/O while idle)
 STATUS_REFRESH_SECONDS = 2.0
 #: the status line's staleness check hashes the corpus files, so it is cached this long
@@ -445,14 +447,11 @@ class Service:
         docs: Sequence[str] | None = None,
         kinds: Sequence[str] | None = None,
     ) -> dict:
-        answer = self.require_engine().ask(
-            question,
-            k or None,
-            history=list(history or ()),
-            docs=list(docs) if docs else None,
-            kinds=list(kinds) if kinds else None,
-        )
-        return answer.to_json()
+        engine = self.require_engine()
+        index = engine.index
+        # passed on as given: the engine checks each (a string is not a list, 1.5 is not a k)
+        answer = engine.ask(question, k or None, history=history or (), docs=docs or None, kinds=kinds or None)
+        return index.mark_cut(answer.to_json())
 
     def progress_text(self) -> str:
         progress = self._progress
@@ -692,6 +691,9 @@ def build_app(service: Service) -> gr.Blocks:
             return service.ask(question, k or None, history or (), docs or None, kinds or None)
         except HrqaError as error:
             raise gr.Error(str(error)) from None
+        except Exception as error:  # a one-line error for the caller, never {"error": null}; the log keeps it
+            log.exception("the ask API failed")
+            raise gr.Error(f"internal error ({type(error).__name__}); see the server log") from None
 
     def api_rebuild() -> dict:
         """Run the incremental rebuild; returns the counts of the build report."""
@@ -716,7 +718,11 @@ def build_app(service: Service) -> gr.Blocks:
     rebuild_events = {"concurrency_limit": REBUILD_CONCURRENCY, "concurrency_id": "rebuild"}
     view_events = {"concurrency_limit": VIEW_CONCURRENCY, "concurrency_id": "view"}
 
-    with gr.Blocks(title="hrqa: questions to the human-rights corpus", analytics_enabled=False) as demo:
+    with gr.Blocks(
+        title="hrqa: questions to the human-rights corpus",
+        analytics_enabled=False,
+        delete_cache=TEMP_FILES_MAX_AGE,  # uploads are copied into the corpus; Gradio's copies expire
+    ) as demo:
         turns = gr.State([])
         shown = gr.State(-1)
         seen = gr.State({})
@@ -841,6 +847,79 @@ def build_app(service: Service) -> gr.Blocks:
 # ----------------------------------------------------------------------------- serving
 
 
+class BodyLimit:
+    """ASGI middleware: a request body over ``limit`` bytes is refused (413) before anything reads or
+    parses it; a body without Content-Length is read up to the limit first. Uploads (``/upload``) have
+    their own limit, Gradio's ``max_file_size``."""
+
+    def __init__(self, app, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http" or scope["path"].rstrip("/").endswith("/upload"):
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or ())
+        length = headers.get(b"content-length")
+        if length is not None:
+            try:
+                size = int(length)
+            except ValueError:
+                await self._refuse(send, 400, "the Content-Length header is not a number")
+                return
+            if size > self.limit:
+                await self._refuse(send, 413, self._message(f"{size} bytes"))
+                return
+            await self.app(scope, receive, send)
+            return
+        body = bytearray()
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            body += message.get("body", b"")
+            if len(body) > self.limit:
+                await self._refuse(send, 413, self._message(f"over {self.limit} bytes"))
+                return
+            if not message.get("more_body", False):
+                break
+        replayed = False
+
+        async def replay():
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": bytes(body), "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    def _message(self, size: str) -> str:
+        return f"the request body ({size}) is over the limit of {self.limit} bytes (setting max_request_bytes)"
+
+    @staticmethod
+    async def _refuse(send, status: int, message: str) -> None:
+        import json
+
+        body = json.dumps({"error": message}).encode()
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
+def launch_limits(settings: Settings) -> dict:
+    """The ``launch()`` arguments that bound what a client can make the server hold: upload size,
+    request body size, and stored sessions (each raw REST call to /gradio_api/call/* opens one)."""
+    from starlette.middleware import Middleware
+
+    return {
+        "max_file_size": settings.max_file_bytes,
+        "app_kwargs": {"middleware": [Middleware(BodyLimit, limit=settings.max_request_bytes)]},
+        "state_session_capacity": settings.max_sessions,
+    }
+
+
 def is_loopback(host: str) -> bool:
     if host.lower() in _LOOPBACK_NAMES:
         return True
@@ -904,7 +983,7 @@ def serve(
             server_port=settings.port,
             auth=credentials,
             auth_message="hrqa: sign in with the HRQA_AUTH credentials" if credentials else None,
-            max_file_size=settings.max_file_bytes,
+            **launch_limits(settings),
             share=False,
             ssr_mode=False,
             mcp_server=False,

@@ -652,3 +652,64 @@ def test_an_answer_from_a_megabyte_line_is_capped_end_to_end(tmp_path: Path) -> 
         assert sentence["text"] == text[sentence["start"] : sentence["end"]]
     for citation in result["citations"]:
         assert citation["passage"] == text[citation["start"] : citation["end"]]
+
+
+# ----------------------------------------------------------------------------- CLI hygiene (issue 14)
+
+HOSTILE_NAME = "red\x1b[31mname\n.txt"
+
+
+@pytest.fixture(scope="module")
+def hostile_cli_index(tmp_path_factory, hrqa_cli):
+    """`hrqa index` (real model) over a corpus with an escape code and a newline in file names and many
+    mentions of one word."""
+    root = tmp_path_factory.mktemp("cli-hygiene")
+    corpus = root / "corpus"
+    corpus.mkdir()
+    # 6,000 mentions: far more output than a pipe buffers (64 KB), so `| head -3` closes it mid-write
+    (corpus / "rivers.txt").write_text("The river " * 6000 + "ends.\n", encoding="utf-8")
+    (corpus / HOSTILE_NAME).write_text("The river festival was held in Lyon.\n", encoding="utf-8")
+    (corpus / "evil\x1b[2J.docx").write_bytes(b"PK\x03\x04")
+    result = hrqa_cli("index", "--corpus", "corpus", "--index-dir", "index", cwd=root)
+    assert result.returncode == 0, result.stderr
+    return root, result
+
+
+@pytest.mark.slow
+def test_cli_prints_file_names_with_escape_codes_escaped(hostile_cli_index, hrqa_cli) -> None:
+    root, result = hostile_cli_index
+    for output in (result.stdout, result.stderr):
+        assert "\x1b" not in output
+    assert "warning: skipped evil\\x1b[2J.docx: unsupported file type .docx" in result.stderr
+    assert "red\\x1b[31mname\\n.txt" in result.stdout
+    found = hrqa_cli("find", "--corpus", "corpus", "--index-dir", "index", "festival", cwd=root)
+    assert found.returncode == 0 and "\x1b" not in found.stdout
+    assert "red\\x1b[31mname\\n.txt:" in found.stdout
+
+
+@pytest.mark.slow
+def test_cli_find_into_head_ends_without_a_traceback(hostile_cli_index) -> None:
+    import os
+    import shlex
+    import subprocess
+    import sys
+
+    root, _ = hostile_cli_index
+    command = " ".join(
+        shlex.quote(part)
+        for part in [sys.executable, "-m", "hrqa.cli", "find", "--corpus", "corpus", "--index-dir", "index", "river"]
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HRQA_")}
+    result = subprocess.run(
+        f"{command} --limit 100000 | head -3",
+        shell=True,
+        cwd=root,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
+    assert len(result.stdout.splitlines()) == 3
+    assert "Traceback" not in result.stderr and "BrokenPipeError" not in result.stderr, result.stderr
+    assert result.stderr == ""

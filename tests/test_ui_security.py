@@ -381,3 +381,144 @@ def test_hostile_document_is_shown_as_text_and_runs_no_script(hostile_app):
     hosts = {urlparse(u).netloc for u in requests if urlparse(u).scheme in ("http", "https", "ws", "wss")}
     assert hosts == {f"127.0.0.1:{hostile_app.port}"}
     assert not [u for u in requests if urlparse(u).path.rstrip("/").endswith("/x")]
+
+
+# ----------------------------------------------------------------------------- request limits (issue 14)
+
+
+@pytest.fixture
+def limited_app(tmp_path: Path):
+    """The app in this process (no index needed), with a small body limit and session store."""
+    import socket
+
+    settings = Settings(corpus_dir=tmp_path, index_dir=tmp_path / "index", max_request_bytes=10_000, max_sessions=5)
+    demo = ui.build_app(ui.Service(settings))
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    demo.launch(
+        server_name="127.0.0.1",
+        server_port=port,
+        prevent_thread_lock=True,
+        quiet=True,
+        ssr_mode=False,
+        **ui.launch_limits(settings),
+    )
+    try:
+        yield demo, f"http://127.0.0.1:{port}"
+    finally:
+        demo.close()
+
+
+def _raw_call(base: str, name: str, data: list) -> str:
+    """One raw REST call, as curl would make it: POST the inputs, then read the result stream."""
+    import json
+    import urllib.request
+
+    request = urllib.request.Request(
+        f"{base}/gradio_api/call/{name}",
+        data=json.dumps({"data": data}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        event = json.loads(response.read())["event_id"]
+    with urllib.request.urlopen(f"{base}/gradio_api/call/{name}/{event}", timeout=30) as response:
+        return response.read().decode()
+
+
+def test_request_bodies_over_the_limit_are_refused_before_parsing(limited_app):
+    import http.client
+    import json
+    import urllib.error
+    import urllib.request
+    from urllib.parse import urlparse
+
+    _, base = limited_app
+    body = json.dumps({"data": ["x" * 20_000, 0, [], [], []]}).encode()
+    request = urllib.request.Request(
+        f"{base}/gradio_api/call/ask", data=body, headers={"Content-Type": "application/json"}
+    )
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        urllib.request.urlopen(request, timeout=30)
+    assert caught.value.code == 413
+    assert json.loads(caught.value.read())["error"] == (
+        f"the request body ({len(body)} bytes) is over the limit of 10000 bytes (setting max_request_bytes)"
+    )
+    # without a Content-Length (chunked), the body is counted as it arrives
+    address = urlparse(base)
+    connection = http.client.HTTPConnection(address.hostname, address.port, timeout=30)
+    connection.request(
+        "POST",
+        "/gradio_api/call/ask",
+        body=(b"x" * 1000 for _ in range(30)),
+        headers={"Content-Type": "application/json"},
+        encode_chunked=True,
+    )
+    response = connection.getresponse()
+    assert response.status == 413 and b"max_request_bytes" in response.read()
+    connection.close()
+    # a body under the limit is served as before
+    assert '"ready": false' in _raw_call(base, "status", [])
+
+
+def test_raw_rest_calls_leave_a_bounded_number_of_sessions(limited_app):
+    """Each raw call to /gradio_api/call/* opens a session (about 63 KB); the store keeps at most
+    max_sessions of them, dropping the least recently used."""
+    demo, base = limited_app
+    for _ in range(20):
+        _raw_call(base, "status", [])
+    assert 1 <= len(demo.state_holder.session_data) <= 5
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (["Where?", 1.5, [], [], []], "k must be a whole number from 1 to 50, not 1.5"),
+        (["Where?", "5", [], [], []], "k must be a whole number from 1 to 50, not '5'"),
+        (["Where?", 0, [None, 5], [], []], "history item 1 must be text, not None"),
+        (["Where?", 0, "Where was it?", [], []], "history must be a list of earlier questions, not a single string"),
+        (["Where?", 0, [], "festival.txt", []], "docs must be a list of document ids, not a single string"),
+        (["Where?", 0, [], [], [["NGO"]]], "kinds item 1 must be text, not ['NGO']"),
+        (["Where?", 0, [], ["nowhere.txt"], []], "no indexed document 'nowhere.txt'"),
+        (["\u200d" * 50, 0, [], [], []], "the question is empty (only invisible characters)"),
+    ],
+)
+def test_malformed_api_arguments_get_a_one_line_error(api_engine_app, data, message):
+    import json
+
+    stream = _raw_call(api_engine_app, "ask", data)
+    events = dict(zip(stream.splitlines()[0::3], stream.splitlines()[1::3], strict=False))
+    assert "event: error" in events, stream
+    error = json.loads(events["event: error"].removeprefix("data: "))["error"]
+    assert error is not None and error.startswith(message) and "\n" not in error
+
+
+@pytest.fixture(scope="module")
+def api_engine_app(tmp_path_factory):
+    """The app in this process over a tiny indexed corpus (fake embedder): the arguments of ask are
+    checked before any model work, so no real model is needed."""
+    import socket
+
+    from hrqa.embedding import HashingEmbedder
+    from hrqa.engine import Engine
+
+    root = tmp_path_factory.mktemp("api-args")
+    (root / "corpus").mkdir()
+    (root / "corpus" / "festival.txt").write_text("The river festival was held in Lyon.\n", encoding="utf-8")
+    settings = Settings(corpus_dir=root / "corpus", index_dir=root / "index")
+    service = ui.Service(settings, embedder=HashingEmbedder())
+    service.engine = Engine.open(settings, embedder=HashingEmbedder(), build="missing")
+    demo = ui.build_app(service)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    demo.launch(
+        server_name="127.0.0.1",
+        server_port=port,
+        prevent_thread_lock=True,
+        quiet=True,
+        ssr_mode=False,
+        **ui.launch_limits(settings),
+    )
+    yield f"http://127.0.0.1:{port}"
+    demo.close()
