@@ -373,8 +373,10 @@ def _read_snapshot(root: Path, manifest: dict) -> Index:
         if i in cut_rows:
             cut_sentences.add((doc, s["start"][i], s["end"][i]))
         position += 1
-    passage_vectors = np.load(root / "passages.npy")
-    sentence_vectors = np.load(root / "sentences.npy") if (root / "sentences.npy").exists() else None
+    # memory-mapped: pages are read as questions touch them (1M passages and 3M sentences of 384
+    # float32 are 6 GB on disk; benchmarks/million.py)
+    passage_vectors = np.load(root / "passages.npy", mmap_mode="r")
+    sentence_vectors = np.load(root / "sentences.npy", mmap_mode="r") if (root / "sentences.npy").exists() else None
     if len(passage_vectors) != len(passages):
         raise ValueError("passage vectors and passages differ in count")
     if sentence_vectors is not None and len(sentence_vectors) != len(sentences):

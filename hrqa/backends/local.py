@@ -1,19 +1,25 @@
 """The local backend: one snapshot folder (FAISS vectors, a bm25s index, columnar passage and sentence
 tables) loaded into this process by ``hrqa.store``. Behaviour is that of hrqa before the backend seam;
-filters become row ranges (a document's passages are consecutive rows), never a mask over every row."""
+filters become the rows of the admitted documents (from per-document columns), never a mask built by the caller."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
 
 from hrqa import vectors
-from hrqa.backends.base import Candidates, Scope, top_rows
+from hrqa.backends.base import UNKNOWN_KIND, Candidates, Scope, top_rows
 from hrqa.records import Document, Passage, Sentence, Span
 from hrqa.settings import Settings
 from hrqa.store import Index, load_index
+
+#: a filter admitting at most this many passages is searched exactly (a gather and a product: about
+#: 5 ms at 20k rows of 384 dimensions here); a broader one through the approximate index with an ID
+#: selector (benchmarks/million.py: a kind filter over 1M passages)
+EXACT_FILTER_ROWS = 20_000
 
 
 class LocalBackend:
@@ -52,12 +58,19 @@ class LocalBackend:
 
     def dense_candidates(self, query_vector: np.ndarray, k: int, scope: Scope | None = None) -> Candidates:
         index = self.index
+        approximate = index.manifest.get("index_type", "flat") != "flat"
         if scope is not None:
             rows = self.rows_in(scope)
-            scores = index.passage_vectors[rows] @ query_vector
-            best = top_rows(scores, k)
-            return Candidates(rows[best], scores[best])
-        if index.manifest.get("index_type", "flat") == "flat":
+            if not approximate or rows.size <= EXACT_FILTER_ROWS:
+                scores = index.passage_vectors[rows] @ query_vector
+                best = top_rows(scores, k)
+                return Candidates(rows[best], scores[best])
+            # a broad filter: the approximate index searches the admitted rows only
+            found = _filtered_search(index.vector_index, query_vector, k, rows)
+            scores = index.passage_vectors[found] @ query_vector
+            order = np.lexsort((found, -scores))
+            return Candidates(found[order], scores[order])
+        if not approximate:
             scores = index.passage_vectors @ query_vector
             best = top_rows(scores, k)
             return Candidates(best, scores[best])
@@ -78,11 +91,47 @@ class LocalBackend:
         return Candidates(best if rows is None else rows[best], scores[best])
 
     def rows_in(self, scope: Scope) -> np.ndarray:
-        """Passage rows of the documents in ``scope``, ascending."""
-        ranges = [self._passage_ranges[d] for d in self.document_ids(scope) if d in self._passage_ranges]
-        if not ranges:
-            return np.zeros(0, dtype=np.int64)
-        return np.concatenate([np.arange(r.start, r.stop, dtype=np.int64) for r in ranges])
+        """Passage rows of the documents in ``scope``, ascending (the last few scopes are remembered:
+        a question asks for the same rows for its dense and its lexical candidates)."""
+        cached = self._scope_rows.get(scope)
+        if cached is None:
+            cached = np.flatnonzero(self._admitted(scope)[self._columns.passage_doc])
+            if len(self._scope_rows) >= 8:
+                self._scope_rows.clear()
+            self._scope_rows[scope] = cached
+        return cached
+
+    def _admitted(self, scope: Scope) -> np.ndarray:
+        """One flag per document (corpus order): in ``scope``."""
+        columns = self._columns
+        allowed = np.ones(len(columns.ids), dtype=bool)
+        if scope.docs is not None:
+            chosen = np.zeros(len(columns.ids), dtype=bool)
+            chosen[[columns.number[d] for d in scope.docs if d in columns.number]] = True
+            allowed &= chosen
+        if scope.kinds is not None:
+            codes = [columns.kinds.index(k) for k in scope.kinds if k in columns.kinds]
+            allowed &= np.isin(columns.kind_code, codes)
+        return allowed
+
+    @cached_property
+    def _scope_rows(self) -> dict:
+        return {}
+
+    @cached_property
+    def _columns(self) -> _Columns:
+        documents = list(self.index.documents.values())
+        kinds = sorted({d.kind or UNKNOWN_KIND for d in documents})
+        number = {d.id: i for i, d in enumerate(documents)}
+        return _Columns(
+            ids=[d.id for d in documents],
+            number=number,
+            kinds=kinds,
+            kind_code=np.array([kinds.index(d.kind or UNKNOWN_KIND) for d in documents], dtype=np.int32),
+            passage_doc=np.fromiter(
+                (number[p.doc] for p in self.index.passages), dtype=np.int32, count=len(self.index.passages)
+            ),
+        )
 
     @cached_property
     def _passage_ranges(self) -> dict[str, range]:
@@ -127,8 +176,10 @@ class LocalBackend:
         return self.index.documents[doc_id]
 
     def document_ids(self, scope: Scope | None = None) -> list[str]:
-        documents = self.index.documents.values()
-        return [d.id for d in documents if scope is None or scope.admits(d)]
+        if scope is None:
+            return list(self.index.documents)
+        ids = self._columns.ids
+        return [ids[i] for i in np.flatnonzero(self._admitted(scope))]
 
     def text(self, doc: str, span: Span) -> str:
         return self.index.text(doc, span)
@@ -142,6 +193,33 @@ class LocalBackend:
     def documents_to_search(self, docs: Iterable[str] | None = None) -> Iterator[Document]:
         chosen = set(docs) if docs else None
         return (d for d in self.index.documents.values() if chosen is None or d.id in chosen)
+
+
+@dataclass(frozen=True)
+class _Columns:
+    """Documents and passages as arrays, for filters: document ids in corpus order, their numbers, the
+    kinds of source, each document's kind code and each passage's document number."""
+
+    ids: list[str]
+    number: dict[str, int]
+    kinds: list[str]
+    kind_code: np.ndarray
+    passage_doc: np.ndarray
+
+
+def _filtered_search(vector_index, query: np.ndarray, k: int, rows: np.ndarray) -> np.ndarray:
+    """Rows found by the approximate index among ``rows`` only (FAISS's ID selector)."""
+    import faiss
+
+    selector = faiss.IDSelectorBatch(rows.astype(np.int64))
+    if hasattr(vector_index, "hnsw"):
+        params = faiss.SearchParametersHNSW(sel=selector, efSearch=vector_index.hnsw.efSearch)
+    elif hasattr(vector_index, "nprobe"):
+        params = faiss.SearchParametersIVF(sel=selector, nprobe=vector_index.nprobe)
+    else:
+        params = faiss.SearchParameters(sel=selector)
+    _, ids = vector_index.search(np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32), k, params=params)
+    return ids[0][ids[0] >= 0].astype(np.int64)
 
 
 def _runs(docs: Iterable[str]) -> dict[str, range]:
