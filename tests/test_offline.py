@@ -53,3 +53,37 @@ def test_app_answers_with_the_network_cut_and_calls_nothing_outside(real_engine,
     assert record.with_name(record.name + ".active").exists(), "the guard did not load in the app"
     attempts = record.read_text(encoding="utf-8") if record.exists() else ""
     assert attempts == "", f"outbound connections attempted:\n{attempts}"
+
+
+def test_the_first_onnx_export_happens_with_the_network_cut(real_engine, tmp_path_factory):
+    """A fresh `hrqa ask` with an empty model cache: it exports the query encoder (says so once on
+    stderr), answers, and attempts no outbound connection; the next one reuses the export in silence."""
+    import os
+    import subprocess
+    import sys
+
+    folder = tmp_path_factory.mktemp("offline-export")
+    guard = folder / "guard"
+    guard.mkdir()
+    (guard / "sitecustomize.py").write_text(GUARD, encoding="utf-8")
+    record = folder / "outbound.log"
+    corpus, index = seeds_with_index(real_engine, folder)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HRQA_") and k not in ("HF_HUB_OFFLINE",)}
+    env.update(
+        {
+            "PYTHONPATH": os.pathsep.join([str(guard), *filter(None, [os.environ.get("PYTHONPATH")])]),
+            "HRQA_TEST_OUTBOUND_LOG": str(record),
+            "XDG_CACHE_HOME": str(folder / "empty-cache"),
+        }
+    )
+    command = [sys.executable, "-m", "hrqa.cli", "ask", "--corpus", str(corpus), "--index-dir", str(index), GONG]
+    first = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300, check=False)
+    assert first.returncode == 0, first.stderr
+    assert "the Global Times and China News Network" in first.stdout
+    exported = [line for line in first.stderr.splitlines() if "to ONNX once" in line]
+    assert len(exported) == 1 and str(folder / "empty-cache" / "hrqa" / "onnx") in exported[0]
+    second = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300, check=False)
+    assert second.returncode == 0 and "ONNX" not in second.stderr, second.stderr
+    assert record.with_name(record.name + ".active").exists(), "the guard did not load"
+    attempts = record.read_text(encoding="utf-8") if record.exists() else ""
+    assert attempts == "", f"outbound connections attempted:\n{attempts}"
