@@ -216,6 +216,30 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train_reader(args: argparse.Namespace) -> int:
+    """Build the reader's data (once) and train it; see hrqa/reader_training.py and MODEL_CARD.md."""
+    import logging
+
+    from hrqa import reader_data, reader_training
+    from hrqa.reader import READER_DIR
+
+    logging.getLogger("hrqa").setLevel(logging.INFO)
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    qa = Path(args.qa)
+    if not (work / "train.jsonl").exists():
+        if not qa.is_dir():
+            raise HrqaError(f"no QA data folder {qa}; give --qa DIR (the shared/qa folder)")
+        counts = reader_data.build_training_data(qa, work, args.candidates, args.seed, args.gold_removed_share)
+        print(f"hrqa: training data in {work}: {json.dumps(counts)}", file=sys.stderr)
+    config = reader_training.TrainingConfig(
+        base=args.base, epochs=args.epochs, seed=args.seed, threads=args.threads, group_size=args.group_size
+    )
+    result = reader_training.train(work, Path(args.out) if args.out else READER_DIR, config, max_steps=args.max_steps)
+    print(json.dumps(result, indent=1))
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from hrqa import bench
 
@@ -281,6 +305,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", metavar="FILE", help="also write the figures as JSON to FILE")
     p.add_argument("--beir", help="BEIR folder for the SciFact figures (default: ../shared/beir/scifact if present)")
     p.set_defaults(handler=cmd_bench)
+
+    p = sub.add_parser("train-reader", help="train the answer step's reader (about 90 minutes on 2 cores)")
+    p.add_argument("--qa", default="../shared/qa", help="public QA data folder (default ../shared/qa)")
+    p.add_argument("--work", default="reader-work", help="data, checkpoint and log folder (resumes from it)")
+    p.add_argument("--out", help="where the trained reader goes (default: inside the package)")
+    p.add_argument("--base", default="all-MiniLM-L6-v2", help='base BERT folder, or "tiny" for a smoke test')
+    p.add_argument("--epochs", type=float, default=1.0)
+    p.add_argument("--max-steps", type=int, default=None, help="stop after this many optimiser steps")
+    p.add_argument("--candidates", type=int, default=12, help="first-stage candidates per question in the data")
+    p.add_argument("--group-size", type=int, default=6, help="candidates per training group")
+    p.add_argument("--gold-removed-share", type=float, default=0.3)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--seed", type=int, default=13)
+    p.set_defaults(handler=cmd_train_reader)
 
     p = sub.add_parser("serve", help="start the web app (as python app.py)")
     common(p)

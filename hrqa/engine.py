@@ -15,7 +15,19 @@ from hrqa import backends, retrieval, store
 from hrqa.embedding import Embedder, load_embedder
 from hrqa.errors import DocumentNotFoundError, IndexMissingError, IndexStaleError, QuestionError, printable
 from hrqa.lexical import tokenize
-from hrqa.records import Answer, Document, FindResult
+from hrqa.reader import Reader, load_reader, reader_input
+from hrqa.records import (
+    Answer,
+    Document,
+    DocumentInfo,
+    DocumentList,
+    FindReport,
+    FindResult,
+    Hit,
+    MentionLine,
+    SharedSpan,
+    Span,
+)
 from hrqa.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -164,6 +176,21 @@ def contextualise(question: str, history: Sequence[str]) -> str:
     return question
 
 
+def reader_question(question: str, searched: str, history: Sequence[str]) -> str:
+    """What the reader reads: the question as asked, and for a follow-up that was searched together
+    with the previous question ("Who hosted it?"), that question after a separator."""
+    if searched != question and history:
+        return reader_input(question, [h for h in history if h and h.strip()][-1:])
+    return question
+
+
+@dataclass(frozen=True)
+class Retrieved:
+    query_vector: object
+    hits: list[Hit]
+    across_sources: bool
+
+
 @dataclass(frozen=True)
 class Status:
     index_id: str
@@ -186,11 +213,21 @@ class Status:
 class Engine:
     """One index snapshot served at a time; a rebuild swaps in the new one atomically."""
 
-    def __init__(self, settings: Settings, embedder: Embedder, index: store.Index | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        embedder: Embedder,
+        index: store.Index | None = None,
+        *,
+        reader: Reader | None = None,
+        answer_parameters: answer_step.AnswerParameters = answer_step.DEFAULT_PARAMETERS,
+    ) -> None:
         self.settings = settings
         self.embedder = embedder
         self._index = index
         self._rebuild_guard = threading.Lock()
+        self._reader = reader
+        self.answer_parameters = answer_parameters
 
     @classmethod
     def open(
@@ -251,6 +288,37 @@ class Engine:
         k, history, docs, kinds = request.k, request.history, request.docs, request.kinds
         searched = contextualise(question, history)
         timings: dict[str, float] = {}
+        retrieved = self.retrieve(searched, k, docs=docs, kinds=kinds, timings=timings, index=index)
+        mark = time.perf_counter()
+        result = answer_step.build_answer(
+            index,
+            self.reader,
+            question,
+            searched,
+            reader_question(question, searched, history),
+            retrieved.query_vector,
+            retrieved.hits,
+            k,
+            across_sources=retrieved.across_sources,
+            params=self.answer_parameters,
+        )
+        timings["answer"] = (time.perf_counter() - mark) * 1000
+        timings["total"] = (time.perf_counter() - started) * 1000
+        return Answer(**{**result.__dict__, "timings_ms": timings})
+
+    def retrieve(
+        self,
+        searched: str,
+        k: int,
+        *,
+        docs: Sequence[str] | None = None,
+        kinds: Sequence[str] | None = None,
+        timings: dict[str, float] | None = None,
+        index: store.Index | None = None,
+    ) -> Retrieved:
+        """The passages the answer step reads for ``searched``: fused, then diversified by document."""
+        index = index or self.index
+        timings = timings if timings is not None else {}
         mark = time.perf_counter()
         query_vector = self.embedder.embed_query(searched)
         timings["encode"] = (time.perf_counter() - mark) * 1000
@@ -262,11 +330,7 @@ class Engine:
         bar = DIVERSITY_MIN_RELATIVE_COMPARATIVE if across else DIVERSITY_MIN_RELATIVE
         hits = retrieval.diversify(hits, max(ANSWER_PASSAGES, k), bar)
         timings["retrieve"] = (time.perf_counter() - mark) * 1000
-        mark = time.perf_counter()
-        result = answer_step.build_answer(index, question, searched, query_vector, hits, k, across_sources=across)
-        timings["answer"] = (time.perf_counter() - mark) * 1000
-        timings["total"] = (time.perf_counter() - started) * 1000
-        return Answer(**{**result.__dict__, "timings_ms": timings})
+        return Retrieved(query_vector, hits, across)
 
     @property
     def backend(self) -> backends.SearchBackend:
@@ -279,6 +343,15 @@ class Engine:
             held = (index, retrieval.as_backend(index))
             self._backend = held
         return held[1]
+
+    @property
+    def reader(self) -> Reader:
+        if self._reader is None:
+            self._reader = load_reader(threads=self.settings_threads())
+        return self._reader
+
+    def settings_threads(self) -> int:
+        return int(getattr(self.settings, "threads", 1) or 1)
 
     def search(self, query: str, k: int = 10, docs: Sequence[str] | None = None):
         """Fused passage hits for a query (no answer step): what BEIR evaluation scores."""
@@ -318,3 +391,101 @@ class Engine:
             index_type=index.manifest["index_type"],
             stale=store.staleness(index, self.settings, None),
         )
+
+    # -- the researcher's desk (issue 13): every mention, the corpus at a glance, shared links
+
+    def documents(self) -> DocumentList:
+        """Every indexed document with its catalog provenance, size and number of passages."""
+        index = self.index
+        return DocumentList(
+            index_id=index.id,
+            model=index.model,
+            built_at=index.manifest["built_at"],
+            documents=tuple(self._document_infos(index).values()),
+        )
+
+    def _document_infos(self, index) -> dict[str, DocumentInfo]:
+        held = getattr(self, "_infos", None)  # (index, infos): counted once per snapshot
+        if held is None or held[0] is not index:
+            passages: dict[str, int] = {}
+            # a remote backend lists its passages in one scroll; the local snapshot holds them in a list
+            every = index.iter_passages() if hasattr(index, "iter_passages") else index.passages
+            for passage in every:
+                passages[passage.doc] = passages.get(passage.doc, 0) + 1
+            infos = {
+                d.id: DocumentInfo(
+                    id=d.id,
+                    title=d.title,
+                    date=d.date,
+                    publisher=d.publisher,
+                    kind=d.kind,
+                    url=d.url,
+                    sha256=d.sha256,
+                    characters=len(d.text),
+                    passages=passages.get(d.id, 0),
+                )
+                for d in index.documents.values()
+            }
+            held = (index, infos)
+            self._infos = held
+        return held[1]
+
+    def every_mention(
+        self,
+        term: str,
+        *,
+        docs: Sequence[str] | None = None,
+        kinds: Sequence[str] | None = None,
+        limit: int | None = None,
+    ) -> FindReport:
+        """Every mention of ``term`` within the document and kind filters, counted per document, with
+        the line around each (the first ``limit`` of them; the counts are always complete)."""
+        index = self.index
+        term = clean_question(term, self.settings.max_question_chars, "the search term")
+        if limit is not None and (type(limit) is not int or limit < 1):
+            raise QuestionError(f"limit must be a whole number of at least 1, not {printable(repr(limit))[:40]}")
+        request = check_request(index, self.settings, None, (), docs, kinds)
+        backend = self.backend_of(index)
+        scope = backends.Scope.of(request.docs, request.kinds)
+        chosen = backend.document_ids(scope) if scope is not None else list(index.documents)
+        infos = self._document_infos(index)
+        found = retrieval.find_mentions(backend, term, chosen) if chosen else FindResult(term, 0, ())
+        counts = found.counts
+        shown = found.mentions if limit is None else found.mentions[:limit]
+        return FindReport(
+            term=found.term,
+            documents_searched=len(chosen),
+            characters_searched=sum(infos[d].characters for d in chosen),
+            counts=tuple((infos[d], n) for d, n in sorted(counts.items(), key=lambda kv: -kv[1])),
+            mentions=tuple(MentionLine(m.doc, m.span, m.context, backend.text(m.doc, m.context)) for m in shown),
+            total=len(found.mentions),
+            index_id=index.id,
+        )
+
+    def shared_span(self, doc_id: str, start: object, end: object, sha256_prefix: str | None = None) -> SharedSpan:
+        """What a shared link points at: the document and the span to highlight, unless the document
+        changed since the link was made (its sha256 no longer starts with the link's prefix) or the
+        span lies outside it."""
+        document = self.document(doc_id)
+        try:
+            span = Span(int(str(start)), int(str(end)))
+        except ValueError:
+            return SharedSpan(document, None, "the link's characters are not a valid range")
+        if span.end > len(document.text) or span.start == span.end:
+            return SharedSpan(
+                document,
+                None,
+                f"the link's characters {span.start}-{span.end} are not within this document "
+                f"({len(document.text):,} characters); it has changed since the link was made",
+            )
+        prefix = (sha256_prefix or "").strip().lower()
+        if prefix and not document.sha256.startswith(prefix):
+            return SharedSpan(
+                document,
+                None,
+                f"this document has changed since the link was made (its hash is now {document.sha256[:12]}…, "
+                f"the link's {printable(prefix)[:12]}…), so the linked characters may no longer be the text "
+                "that was shared",
+            )
+        return SharedSpan(document, span, None if prefix else "the link carries no hash: the text was not checked")
+

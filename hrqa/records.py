@@ -140,6 +140,8 @@ class Answer:
     confidence: float = 0.0
     #: why the system judged that the corpus does not answer (None when it answers)
     abstain_reason: str | None = None
+    #: fingerprint of the reader model that chose the sentences
+    reader: str = ""
 
     def to_json(self) -> dict:
         """The JSON contract of ``hrqa ask --json`` (names are relied upon; keep them)."""
@@ -148,7 +150,7 @@ class Answer:
             "abstained": self.abstained,
             "answer": [s.to_json() for s in self.sentences],
             "citations": [c.to_json() for c in self.citations],
-            "index": {"id": self.index_id, "model": self.model},
+            "index": {"id": self.index_id, "model": self.model, "reader": self.reader},
             "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
             "searched": self.searched or self.question,
             "confidence": round(float(self.confidence), 4),
@@ -177,3 +179,117 @@ class FindResult:
         for m in self.mentions:
             counts[m.doc] = counts.get(m.doc, 0) + 1
         return counts
+
+
+@dataclass(frozen=True)
+class DocumentInfo:
+    """An indexed document as the documents view lists it: its catalog provenance, size and passages
+    (the text itself stays in the index)."""
+
+    id: str
+    title: str
+    date: str | None
+    publisher: str | None
+    kind: str | None
+    url: str | None
+    sha256: str
+    #: length of the indexed text, in characters
+    characters: int
+    passages: int
+
+    def to_json(self) -> dict:
+        return {
+            "id": self.id,
+            "title": self.title,
+            "date": self.date,
+            "publisher": self.publisher,
+            "kind": self.kind,
+            "url": self.url,
+            "sha256": self.sha256,
+            "characters": self.characters,
+            "passages": self.passages,
+        }
+
+
+@dataclass(frozen=True)
+class DocumentList:
+    """Every indexed document (corpus order) and the snapshot they come from."""
+
+    index_id: str
+    model: str
+    built_at: str
+    documents: tuple[DocumentInfo, ...]
+
+    def to_json(self) -> dict:
+        return {
+            "index": {"id": self.index_id, "model": self.model, "built_at": self.built_at},
+            "documents": [d.to_json() for d in self.documents],
+        }
+
+
+@dataclass(frozen=True)
+class MentionLine:
+    """A mention with the text of the line around it (``line`` is ``document.text[context]``)."""
+
+    doc: str
+    span: Span
+    context: Span
+    line: str
+
+    def to_json(self) -> dict:
+        return {
+            "doc": self.doc,
+            "start": self.span.start,
+            "end": self.span.end,
+            "context_start": self.context.start,
+            "context_end": self.context.end,
+            "context": self.line,
+        }
+
+
+@dataclass(frozen=True)
+class FindReport:
+    """Every mention of a term within a scope, with what was searched: the scope itself is a finding
+    when nothing matches ("searched 5 documents, 62,467 characters: no mention of ...")."""
+
+    term: str
+    documents_searched: int
+    characters_searched: int
+    #: (document, number of mentions) for each document that mentions the term, most mentions first
+    counts: tuple[tuple[DocumentInfo, int], ...]
+    #: the mentions in corpus order, at most ``limit`` of ``total`` (the counts are always complete)
+    mentions: tuple[MentionLine, ...]
+    total: int
+    index_id: str = ""
+
+    def summary(self) -> str:
+        scope = f"searched {self.documents_searched} documents, {self.characters_searched:,} characters"
+        if not self.total:
+            return f"{scope}: no mention of “{self.term}”"
+        shown = f" (the first {len(self.mentions)} listed)" if len(self.mentions) < self.total else ""
+        return (
+            f"{scope}: {self.total} mention{'s' if self.total != 1 else ''} of “{self.term}” in "
+            f"{len(self.counts)} document{'s' if len(self.counts) != 1 else ''}{shown}"
+        )
+
+    def to_json(self) -> dict:
+        return {
+            "term": self.term,
+            "index": self.index_id,
+            "documents_searched": self.documents_searched,
+            "characters_searched": self.characters_searched,
+            "total": self.total,
+            "summary": self.summary(),
+            "counts": [{**info.to_json(), "mentions": count} for info, count in self.counts],
+            "mentions": [m.to_json() for m in self.mentions],
+        }
+
+
+@dataclass(frozen=True)
+class SharedSpan:
+    """What a shared link (document, span, hash prefix) points at now: the span to highlight, or
+    ``problem`` saying why it is not highlighted (the document changed, the span is outside it)."""
+
+    document: Document
+    span: Span | None
+    problem: str | None = None

@@ -2,39 +2,15 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from hrqa import answer
-from hrqa.answer import ScoredSentence
+from hrqa.answer import Candidate
 from hrqa.engine import Engine
 from hrqa.lexical import tokenize
+from hrqa.reader import softmax_with_null
 from hrqa.records import Hit, Passage, Span
-
-
-@pytest.mark.parametrize(
-    ("question", "wanted"),
-    [
-        ("On what dates was the forum held?", "date"),
-        ("When was the statement issued?", "date"),
-        ("When governments buy AI systems, what should vendors show?", None),
-        ("How many organisations signed?", "number"),
-        ("Roughly how many participants came?", "number"),
-        ("What maximum fine does the law impose?", "number"),
-        ("Who is the International Director?", "name"),
-        ("Under which rule were discussions held?", None),
-        ("Where was the forum held?", "place"),
-        ("Which city hosted the seminar?", "place"),
-    ],
-)
-def test_expected_type(question, wanted):
-    assert answer.expected_type(question) == wanted
-
-
-def test_has_type_ignores_what_the_question_already_says():
-    question = "What happened at the 2025 forum on what date?"
-    assert not answer.has_type("The 2025 forum was a success.", "date", question)
-    assert answer.has_type("It opened on 19 April 2025.", "date", question)
-    assert answer.has_type("It gathered around one hundred participants.", "number")
 
 
 def test_missing_specifics_flags_numbers_the_corpus_never_mentions():
@@ -45,93 +21,100 @@ def test_missing_specifics_flags_numbers_the_corpus_never_mentions():
     assert answer.missing_specifics("Which metropolis hosted it?", known.__contains__) == []
 
 
-@pytest.mark.parametrize(
-    ("question", "focus"),
-    [
-        ("Who is the International Director of CHRD?", "International Director"),
-        ("Under which rule were all discussions held?", "rule"),
-        ("Roughly how many participants did it gather?", "participants"),
-        ("Which Japanese political party is among the signatories?", "Japanese political party"),
-    ],
-)
-def test_focus_tokens_are_the_phrase_after_the_question_word(question, focus):
-    assert answer.focus_tokens(question) == set(tokenize(focus))
-
-
-def test_term_weights_favour_words_few_candidates_share():
-    matched = [{"seminar", "asem"}, {"seminar", "asem", "rule"}, {"seminar", "asem"}, {"seminar"}]
-    weights = answer.term_weights({"seminar", "asem", "rule"}, matched, lambda t: 1.0)
-    assert weights["rule"] > weights["asem"] > weights["seminar"]
-    boosted = answer.term_weights({"seminar", "rule"}, matched, lambda t: 1.0, focus={"rule"})
-    assert boosted["rule"] == pytest.approx(answer.FOCUS_WEIGHT * weights["rule"])
-
-
-def test_question_words_match_stem_prefixes():
-    question = {"japanes", "parti"}
-    matched = answer.matched_question_words(
-        question, [set(tokenize("National Party of Japan")), set(tokenize("Amnesty International")), set()]
+def _candidate(probability, doc="a.txt", start=0, end=10, text="text"):
+    return Candidate(
+        row=0,
+        doc=doc,
+        span=Span(start, end),
+        text=text,
+        dense=0.5,
+        lexical=0.5,
+        passage_rank=0,
+        probability=probability,
     )
-    assert matched == [{"japanes", "parti"}, set(), set()]
-    assert answer.matches("japan", {"japanes"}) and not answer.matches("art", {"articl"})
 
 
-def test_lexical_coverage_is_the_share_of_weight_found():
-    weights = {"japanes": 1.0, "parti": 3.0}
-    assert answer.lexical_coverage({"parti"}, weights) == 0.75
-    assert answer.lexical_coverage(set(), weights) == 0.0
-    assert answer.lexical_coverage(set(), {}) == 0.0
+class FakeReader:
+    """Probabilities from a table of sentence -> logit, as the ONNX reader gives them."""
+
+    fingerprint = "fake-reader-0001"
+
+    def __init__(self, logits: dict[str, float], null: float = 0.0) -> None:
+        self.logits, self.null = logits, null
+        self.seen: list[tuple[str, list[str]]] = []
+
+    def score(self, question, sentences):
+        self.seen.append((question, list(sentences)))
+        return softmax_with_null(np.array([self.logits.get(s, -5.0) for s in sentences]), self.null)
 
 
-def test_is_heading():
-    assert answer.is_heading("SUMMARY OF RECOMMENDATIONS", False)
-    assert not answer.is_heading("All discussions were held under the Chatham House Rule.", False)
-    assert not answer.is_heading("76. National Party of Japan", True)
-
-
-def _scored(score, dense=0.5, typed=False, doc="a.txt", start=0, end=10):
-    return ScoredSentence(
-        row=0, doc=doc, span=Span(start, end), score=score, dense=dense, lexical=0.5, passage_rank=0, typed=typed
-    )
+def test_read_orders_by_the_readers_probability():
+    found = [_candidate(0, text="a"), _candidate(0, text="b", start=20, end=30)]
+    rated, no_answer = answer.read(FakeReader({"a": 0.0, "b": 2.0}), "q?", found)
+    assert [c.text for c in rated] == ["b", "a"]
+    assert rated[0].probability > rated[1].probability
+    assert no_answer == pytest.approx(1 - sum(c.probability for c in rated))
+    assert answer.read(FakeReader({}), "q?", []) == ([], 1.0)
 
 
 def test_abstention_reasons():
     knows = {"seminar", "23rd"}.__contains__
-    good = [_scored(0.6, typed=True)]
-    assert answer.abstention_reason("When was the 23rd seminar held?", good, knows) is None
-    assert "22nd" in answer.abstention_reason("When was the 22nd seminar held?", good, knows)
-    untyped = [_scored(0.6, typed=False)]
-    assert "date" in answer.abstention_reason("When was the seminar held?", untyped, knows)
-    weak_typed = [_scored(answer.MIN_TYPED_SCORE - 0.01, typed=True)]
-    assert answer.abstention_reason("When was the seminar held?", weak_typed, knows)
-    off_topic = [ScoredSentence(0, "a.txt", Span(0, 5), 0.6, answer.MIN_DENSE - 0.05, 0.1, 0, False)]
-    assert "close" in answer.abstention_reason("Why is the sky blue?", off_topic, knows)
-    # far in meaning but sharing most of the question's words: still answered
-    off_topic = [_scored(0.6, dense=answer.MIN_DENSE - 0.05)]
-    assert answer.abstention_reason("Why is the sky blue?", off_topic, knows) is None
-    off_topic = [ScoredSentence(0, "a.txt", Span(0, 5), 0.6, answer.MIN_DENSE - 0.05, 0.1, 0, False)]
-    assert "close" in answer.abstention_reason("Why is the sky blue?", off_topic, knows)
-    assert answer.abstention_reason("Anything?", [], knows) == "no passage matches the question"
+    params = answer.AnswerParameters(abstain_at=0.5)
+    good = [_candidate(0.8)]
+    assert answer.abstention_reason("When was the 23rd seminar held?", good, 0.2, knows, params) is None
+    assert "22nd" in answer.abstention_reason("When was the 22nd seminar held?", good, 0.2, knows, params)
+    without_rule = answer.AnswerParameters(missing_specifics_rule=False)
+    assert answer.abstention_reason("When was the 22nd seminar held?", good, 0.2, knows, without_rule) is None
+    reason = answer.abstention_reason("When was the seminar held?", good, 0.6, knows, params)
+    assert "no-answer probability 0.60" in reason
+    assert answer.abstention_reason("Anything?", [], 1.0, knows, params) == "no passage matches the question"
 
 
-def test_select_sentences_joins_close_ones_and_stops_at_the_margin():
-    scored = [_scored(0.80), _scored(0.78, start=20, end=30), _scored(0.60, start=40, end=50)]
-    assert [s.score for s in answer.select_sentences(scored)] == [0.80, 0.78]
-    long_first = [_scored(0.8, end=answer.LONG_SENTENCE + 1), _scored(0.79, start=700, end=710)]
-    assert len(answer.select_sentences(long_first)) == 1
-    assert answer.select_sentences([]) == []
+def test_select_sentences_joins_those_the_reader_rates_close():
+    params = answer.AnswerParameters(join_ratio=0.5)
+    rated = [_candidate(0.40), _candidate(0.30, start=20, end=30), _candidate(0.10, start=40, end=50)]
+    assert [s.probability for s in answer.select_sentences(rated, params)] == [0.40, 0.30]
+    long_first = [_candidate(0.4, end=params.long_sentence + 1), _candidate(0.39, start=700, end=710)]
+    assert len(answer.select_sentences(long_first, params)) == 1
+    assert answer.select_sentences([], params) == []
 
 
 def test_select_across_sources_takes_each_documents_best_sentence():
-    scored = [
-        _scored(0.9, doc="a"),
-        _scored(0.85, doc="a", start=20, end=30),
-        _scored(0.7, doc="b"),
-        _scored(0.6, doc="c"),
-        _scored(0.3, doc="d"),
+    rated = [
+        _candidate(0.5, doc="a"),
+        _candidate(0.2, doc="a", start=20, end=30),
+        _candidate(0.15, doc="b"),
+        _candidate(0.1, doc="c"),
+        _candidate(0.01, doc="d"),
     ]
-    assert [(s.doc, s.score) for s in answer.select_across_sources(scored)] == [("a", 0.9), ("b", 0.7), ("c", 0.6)]
-    lone = [_scored(0.9, doc="a"), _scored(0.2, doc="b")]
+    chosen = answer.select_across_sources(rated)
+    assert [(s.doc, s.probability) for s in chosen] == [("a", 0.5), ("b", 0.15), ("c", 0.1)]
+    lone = [_candidate(0.9, doc="a"), _candidate(0.01, doc="b")]
     assert [s.doc for s in answer.select_across_sources(lone)] == ["a"]
+
+
+def test_the_reader_decides_the_answer_and_abstention(tiny_settings, fake_embedder):
+    lyon = "The river festival was held in Lyon."
+    engine = Engine.open(tiny_settings, embedder=fake_embedder, build="missing")
+    engine._reader = FakeReader({lyon: 4.0}, null=0.0)
+    result = engine.ask("Where was the river festival held?", k=3)
+    assert not result.abstained and result.sentences[0].text == lyon
+    assert result.to_json()["index"]["reader"] == "fake-reader-0001"
+    assert result.confidence > 0.9  # 1 - P(no answer): e^4 against e^0 and e^-5 per other candidate
+    engine._reader = FakeReader({}, null=3.0)
+    result = engine.ask("Where was the river festival held?", k=3)
+    assert result.abstained and result.sentences == () and "reader" in result.abstain_reason
+    assert result.citations  # the closest passages are still shown
+
+
+def test_a_follow_up_reaches_the_reader_with_its_conversation(tiny_settings, fake_embedder):
+    engine = Engine.open(tiny_settings, embedder=fake_embedder, build="missing")
+    fake = FakeReader({"The mayor opened it.": 3.0})
+    engine._reader = fake
+    engine.ask("Who opened it?", history=["Where was the river festival held?"])
+    assert fake.seen[-1][0] == "Who opened it? [SEP] Where was the river festival held?"
+    engine.ask("Who opened the river festival?")
+    assert fake.seen[-1][0] == "Who opened the river festival?"
 
 
 def _hit(doc, start, end, score):

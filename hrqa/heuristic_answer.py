@@ -1,0 +1,514 @@
+"""The answer step before the trained reader, kept only as a baseline that ``hrqa eval`` measures
+beside the reader in the same run (issue 10). Not used to answer questions.
+
+The answer step: score the sentences of the top passages, pick 1-3, decide whether to abstain,
+and number the citations. Extractive only: every answer sentence is a span of a document.
+
+Signals (no reader model is available offline): the sentence embedding against the question
+(computed at index time), IDF-weighted lexical coverage of the question, the rank of the passage
+the sentence came from, and whether the sentence has the kind of thing asked for (a date for
+"when", a number for "how many", a name for "who").
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+
+import numpy as np
+
+from hrqa.lexical import tokenize
+from hrqa.records import Answer, AnswerSentence, Citation, Hit, Passage, Span
+
+#: weights of the sentence signals, from a grid search of top-1 sentence accuracy on dev.jsonl's
+#: single-answer questions (a plateau: dense 0.3-0.6, lexical 0.35-0.7 score within one question)
+W_DENSE = 0.45
+W_LEXICAL = 0.5
+W_PASSAGE = 0.05
+W_TYPE = 0.15
+#: share of the focus words (what is asked for: "International Director") the sentence contains
+W_FOCUS = 0.3
+#: a sentence that only restates the question ("ABOUT THE 23rd SEMINAR") answers nothing: its score
+#: is scaled down until it brings this many content words the question does not have
+NOVEL_WORDS_FOR_FULL_SCORE = 3
+#: further sentences join the answer when within this much of the best one
+JOIN_MARGIN = 0.06
+MAX_ANSWER_SENTENCES = 3
+#: abstain when even the closest sentence is this far from the question (an off-topic question)
+MIN_DENSE = 0.30
+#: ... unless it shares most of the question's weighted words with some sentence
+MIN_LEXICAL = 0.5
+#: a date/number question needs a sentence with a date/number scoring at least this (calibrated on
+#: dev.jsonl: answered questions' typed evidence scored 0.49-0.86, the unanswerable one's 0.43)
+MIN_TYPED_SCORE = 0.46
+#: a sentence longer than this is a run-on (an attendee list): it may answer, but never joins others
+LONG_SENTENCE = 600
+
+_DATE = re.compile(
+    r"\b(\d{4}-\d{2}-\d{2}|\d{1,2}(?:st|nd|rd|th)?\s+(?:to\s+\d{1,2}\s+)?(?:January|February|March|April|May|June|July|"
+    r"August|September|October|November|December)|(?:January|February|March|April|May|June|July|August|September|"
+    r"October|November|December)\s+\d{1,2}|(?:19|20)\d{2})\b",
+    re.IGNORECASE,
+)
+_NUMBER = re.compile(
+    r"\b\d[\d,.]*\b|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|twelve|twenty|fifty|"
+    r"hundred|thousand|million|dozens?)\b",
+    re.IGNORECASE,
+)
+#: "in Copenhagen", "at Southwest University": a place named after a locative preposition
+_PLACE = re.compile(r"\b(?:in|at|near|from)\s+(?:the\s+)?[A-Z][\w’'-]+")
+_NAME = re.compile(r"\b[A-Z][\w’'-]+(?:\s+(?:of|for|and|the|de|la)?\s*[A-Z][\w’'-]+)+")
+
+
+def expected_type(question: str) -> str | None:
+    """What the question asks for: 'date', 'number', 'name' or None."""
+    q = question.lower()
+    # "When was/did ..." asks for a date; "When governments buy ..., what ..." does not
+    if re.search(
+        r"^\s*when\s+(?:did|was|were|is|are|will|does|do|has|had)\b|\b(?:what|which) (?:date|dates|year|day|"
+        r"time)\b|\bon what\b",
+        q,
+    ):
+        return "date"
+    if re.search(
+        r"\b(how many|how much|what number|what percentage|what amount|what maximum|what minimum|"
+        r"roughly how|what fine|what sum)\b",
+        q,
+    ):
+        return "number"
+    if re.search(r"\b(who|whom|whose)\b", q):
+        return "name"
+    if re.search(r"^\s*where\b|\b(?:which|what) (?:city|country|place|venue|location)\b|\bin which\b", q):
+        return "place"
+    return None
+
+
+def has_type(text: str, wanted: str | None, question: str = "") -> bool:
+    """Whether ``text`` holds a date/number/name that the question itself does not already give."""
+    pattern = {"date": _DATE, "number": _NUMBER, "name": _NAME, "place": _PLACE}.get(wanted or "")
+    if pattern is None:
+        return False
+    given = {m.group(0).lower() for m in pattern.finditer(question)}
+    return any(m.group(0).lower() not in given for m in pattern.finditer(text))
+
+
+#: numbers, years and ordinals ("22nd", "2019"): paraphrases reword names, rarely numbers
+_SPECIFIC = re.compile(r"\b\d+(?:st|nd|rd|th)?\b")
+
+
+def missing_specifics(question: str, knows) -> list[str]:
+    """Numbers and ordinals in the question that occur nowhere in the corpus.
+
+    "the 22nd seminar" when the corpus only knows the 23rd: the corpus cannot answer.
+    ``knows(token)`` says whether a token is indexed.
+    """
+    missing = []
+    for match in _SPECIFIC.finditer(question):
+        tokens = tokenize(match.group(0))
+        if tokens and not any(knows(t) for t in tokens):
+            missing.append(match.group(0))
+    return missing
+
+
+#: question words followed by what is asked for ("which rule", "who is the director", "how many
+#: participants"); "where", "when" and "why" are followed by the subject instead, so they have no focus
+_WH = re.compile(r"\b(?:who|whom|whose|what|which|how many|how much)\b", re.IGNORECASE)
+_AUXILIARY = frozenset(
+    [
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "the",
+        "a",
+        "an",
+        "do",
+        "does",
+        "did",
+        "two",
+        "three",
+        "four",
+        "five",
+        "kind",
+        "type",
+    ]
+)
+
+
+def focus_tokens(question: str) -> set[str]:
+    """Tokens of the phrase right after the question word: what is asked for.
+
+    "Who is the International Director of CHRD..." -> {intern, director};
+    "Which Japanese political party is among..." -> {japanes, polit, parti}.
+    """
+    return {t for w in focus_phrase(question) for t in tokenize(w)}
+
+
+def focus_phrase(question: str) -> list[str]:
+    """The words right after the question word, up to the next function word."""
+    match = _WH.search(question)
+    if not match:
+        return []
+    words = re.findall(r"[\w’'-]+", question[match.end() :])
+    phrase: list[str] = []
+    for word in words:
+        lowered = word.lower()
+        if lowered in _AUXILIARY and not phrase:
+            continue
+        if tokenize(word) == []:  # a function word ends the phrase
+            break
+        phrase.append(word)
+    return phrase
+
+
+def _related(a: str, b: str) -> bool:
+    return a == b or (len(a) >= 4 and len(b) >= 4 and (a.startswith(b) or b.startswith(a)))
+
+
+def matches(token: str, words: set[str]) -> bool:
+    """Exact token match, or one word a prefix of the other ("japan" / "japanes"): stemming misses
+    demonyms and some derived forms."""
+    return token in words or any(_related(token, w) for w in words)
+
+
+def matched_question_words(question_tokens: set[str], candidate_tokens: list[set[str]]) -> list[set[str]]:
+    """For each candidate, the question words it contains (by ``matches``); the prefix test runs
+    once per distinct word rather than once per sentence."""
+    vocabulary = set().union(*candidate_tokens) if candidate_tokens else set()
+    by_prefix: dict[str, list[str]] = defaultdict(list)  # related words share their first 4 letters
+    for word in vocabulary:
+        if len(word) >= 4:
+            by_prefix[word[:4]].append(word)
+    related = {q: {q} | {w for w in by_prefix.get(q[:4], ()) if _related(q, w)} for q in question_tokens}
+    return [{q for q in question_tokens if not related[q].isdisjoint(words)} for words in candidate_tokens]
+
+
+FOCUS_WEIGHT = 2.0
+
+
+def term_weights(
+    question_tokens: set[str], matched: list[set[str]], idf, focus: set[str] = frozenset()
+) -> dict[str, float]:
+    """Weight of each question word: its corpus IDF times its rarity among the candidate sentences
+    (``matched``: the question words each candidate contains).
+
+    The question's topic ("ASEM seminar") is in most retrieved sentences and tells them apart
+    poorly; the words only a few candidates share ("rule", "discussions") point at the answer.
+    """
+    n = len(matched) or 1
+    weights = {}
+    for token in question_tokens:
+        local = sum(token in words for words in matched)
+        weights[token] = idf(token) * float(np.log(1 + (n - local + 0.5) / (local + 0.5)))
+        if token in focus:
+            weights[token] *= FOCUS_WEIGHT
+    return weights
+
+
+def lexical_coverage(matched: set[str], weights: dict[str, float]) -> float:
+    """Share of the question's term weight in the question words a sentence contains (0..1)."""
+    total = sum(weights.values())
+    if total <= 0:
+        return 0.0
+    return sum(weights.get(t, 0.0) for t in matched) / total
+
+
+@dataclass(frozen=True)
+class ScoredSentence:
+    row: int
+    doc: str
+    span: Span
+    score: float
+    dense: float
+    lexical: float
+    passage_rank: int
+    typed: bool
+
+
+def score_sentences(index, question: str, query_vector: np.ndarray, hits: list[Hit]) -> list[ScoredSentence]:
+    """Every sentence of the hit passages, scored against the question, best first."""
+    question_tokens = tokenize(question)
+    question_set = set(question_tokens)
+    wanted = expected_type(question)
+    best_rank: dict[int, int] = {}
+    for rank, hit in enumerate(hits):
+        for position in range(hit.passage.first_sentence, hit.passage.last_sentence + 1):
+            best_rank.setdefault(index.sentence_row(hit.passage.doc, position), rank)
+    # One candidate per distinct text: a line repeated in a document is one sentence.
+    candidates: dict[str, int] = {}
+    for row in best_rank:
+        sentence = index.sentences[row]
+        candidates.setdefault(" ".join(index.text(sentence.doc, sentence.span).lower().split()), row)
+    if not candidates:
+        return []
+    rows = np.fromiter(candidates.values(), dtype=np.int64)
+    texts = [index.text(index.sentences[r].doc, index.sentences[r].span) for r in rows.tolist()]
+    tokens = [set(tokenize(t)) for t in texts]
+    matched = matched_question_words(question_set, tokens)
+    focus = focus_tokens(question) & question_set
+    weights = term_weights(question_set, matched, index.lexical.idf, focus)
+    if index.sentence_vectors is not None:
+        dense = index.sentence_vectors[rows] @ query_vector
+    else:
+        dense = np.zeros(len(rows), dtype=np.float32)
+    scored: list[ScoredSentence] = []
+    for row, text, words, found, dense_score in zip(rows.tolist(), texts, tokens, matched, dense.tolist()):
+        sentence = index.sentences[row]
+        lexical = lexical_coverage(found, weights)
+        rank = best_rank[row]
+        typed = has_type(text, wanted, question)
+        novelty = min(1.0, len(words - question_set) / NOVEL_WORDS_FOR_FULL_SCORE)
+        focused = len(focus & found) / len(focus) if focus else 0.0
+        score = (
+            W_DENSE * dense_score + W_LEXICAL * lexical + W_PASSAGE / (1 + rank) + W_TYPE * typed + W_FOCUS * focused
+        )
+        score *= 0.5 + 0.5 * novelty
+        if is_heading(text, sentence.is_list_item) and not typed:
+            score *= HEADING_FACTOR
+        scored.append(
+            ScoredSentence(row, sentence.doc, sentence.span, float(score), float(dense_score), lexical, rank, typed)
+        )
+    scored.sort(key=lambda s: -s.score)
+    return scored
+
+
+#: titles and section headings name a topic; they answer only when they hold the date/number asked for
+HEADING_FACTOR = 0.7
+
+
+def is_heading(text: str, is_list_item: bool) -> bool:
+    """A short line without closing punctuation, not a list item: a title or section heading."""
+    return not is_list_item and "\n" not in text.strip() and len(text) <= 150 and not re.search(r"[.!?\"”’)]\s*$", text)
+
+
+def abstention_reason(question: str, scored: list[ScoredSentence], knows) -> str | None:
+    """Why the corpus does not answer the question, or None when the best sentence does.
+
+    Three signals, each checkable on its own: a number or name in the question that the corpus
+    never mentions; a question asking for a date or number when none of the leading sentences
+    holds one; a question far from every sentence (off-topic).
+    """
+    if not scored:
+        return "no passage matches the question"
+    missing = missing_specifics(question, knows)
+    if missing:
+        return f"the corpus never mentions {', '.join(repr(m) for m in missing)}"
+    wanted = expected_type(question)
+    if wanted in {"date", "number"} and not any(s.typed and s.score >= MIN_TYPED_SCORE for s in scored[:3]):
+        return f"none of the closest sentences gives the {wanted} asked for"
+    if max(s.dense for s in scored) < MIN_DENSE and max(s.lexical for s in scored) < MIN_LEXICAL:
+        return "no sentence is close to the question"
+    return None
+
+
+#: a comparative answer quotes each document whose best sentence scores at least this share of the best
+ACROSS_MIN_RELATIVE = 0.6
+
+
+def select_across_sources(scored: list[ScoredSentence]) -> list[ScoredSentence]:
+    """The best sentence of each of the leading documents: a question about how the sources see
+    something is answered with each side's own words, never one side only."""
+    chosen: list[ScoredSentence] = []
+    for candidate in scored:
+        if len(chosen) >= MAX_ANSWER_SENTENCES or candidate.score < ACROSS_MIN_RELATIVE * scored[0].score:
+            break
+        if all(candidate.doc != c.doc for c in chosen) and candidate.span.end - candidate.span.start <= LONG_SENTENCE:
+            chosen.append(candidate)
+    return chosen or scored[:1]
+
+
+def select_sentences(scored: list[ScoredSentence]) -> list[ScoredSentence]:
+    """The best sentence, plus up to two more close to it (from any document), in score order."""
+    if not scored:
+        return []
+    chosen = [scored[0]]
+    if scored[0].span.end - scored[0].span.start > LONG_SENTENCE:
+        return chosen
+    for candidate in scored[1:]:
+        if len(chosen) >= MAX_ANSWER_SENTENCES or candidate.score < scored[0].score - JOIN_MARGIN:
+            break
+        if candidate.span.end - candidate.span.start > LONG_SENTENCE:
+            continue
+        chosen.append(candidate)
+    return chosen
+
+
+def merge_hits(hits: list[Hit]) -> list[tuple[Span, str, float]]:
+    """Passages of the same document that overlap or touch become one span (never shown twice)."""
+    merged: list[list] = []
+    for hit in hits:
+        span = hit.passage.span
+        for entry in merged:
+            if entry[1] == hit.passage.doc and entry[0].start <= span.end and span.start <= entry[0].end:
+                entry[0] = Span(min(entry[0].start, span.start), max(entry[0].end, span.end))
+                entry[2] = max(entry[2], hit.score)
+                break
+        else:
+            merged.append([span, hit.passage.doc, hit.score])
+    return [(span, doc, score) for span, doc, score in merged]
+
+
+#: at most this many entries of one list make an answer
+MAX_LIST_ENTRIES = 15
+#: ... and only when they are a small part of their list
+MAX_LIST_SHARE = 0.25
+
+
+def asks_for_several(question: str) -> bool:
+    """A question whose asked-for phrase is plural ("which organisations ...", "who are the signatories")."""
+    if re.match(r"\s*(?:who|which) (?:signed|are|were|joined|endorsed)\b", question, re.IGNORECASE):
+        return True
+    focus = focus_phrase(question)
+    return any(len(w) > 3 and w.lower().endswith("s") and not w.lower().endswith("ss") for w in focus)
+
+
+def matching_list_entries(index, question: str, scored: list[ScoredSentence], look_at: int = 5) -> list[ScoredSentence]:
+    """All entries of a list that share the question's distinctive name.
+
+    "Which organisations from Japan signed?": the best-scored list entry among the leading
+    sentences that mentions one of the question's capitalised words ("46. Japan Uyghur Union")
+    picks the list; the answer becomes every entry of that list mentioning it. Only for questions
+    asking for several things; names match by stem prefix (Japanese / Japan).
+    """
+    if not asks_for_several(question) or expected_type(question) in {"date", "number"}:
+        return []
+    names = [t for w in re.findall(r"(?<!^)\b[A-Z][\w’'-]*", question.strip()) for t in tokenize(w)]
+    best, keys = None, []
+    for candidate in scored[:look_at]:
+        # the list must be in the document that answers best, not a list elsewhere sharing a word
+        if index.sentences[candidate.row].is_list_item and candidate.doc == scored[0].doc:
+            title = set(tokenize(index.documents[candidate.doc].title))
+            words = set(tokenize(index.text(candidate.doc, candidate.span)))
+            # the document's own subject ("China" in a letter about China) tells no entry apart
+            keys = [t for t in names if matches(t, words) and not matches(t, title)]
+            if keys:
+                best = candidate
+                break
+    if best is None:
+        return []
+    sentence = index.sentences[best.row]
+    start = index.sentence_rows[sentence.doc]
+    # the list the best entry belongs to: the run of list items around it
+    first = best.row
+    while first > start and index.sentences[first - 1].is_list_item and index.sentences[first - 1].doc == sentence.doc:
+        first -= 1
+    entries: list[ScoredSentence] = []
+    row = first
+    while row < len(index.sentences) and index.sentences[row].doc == sentence.doc and index.sentences[row].is_list_item:
+        item = index.sentences[row]
+        if any(matches(key, set(tokenize(index.text(item.doc, item.span)))) for key in keys):
+            entries.append(
+                ScoredSentence(
+                    row, item.doc, item.span, best.score, best.dense, best.lexical, best.passage_rank, best.typed
+                )
+            )
+        row += 1
+    # a word most entries share ("Human Rights") is no selection
+    if len(entries) < 2 or len(entries) > MAX_LIST_SHARE * (row - first):
+        return []
+    return entries[:MAX_LIST_ENTRIES]
+
+
+def passages_holding(index, sentences: list[ScoredSentence]) -> list[Passage]:
+    """The passages that contain the given sentences (one per sentence, first match)."""
+    found: list[Passage] = []
+    for s in sentences:
+        position = index.sentences[s.row].position
+        for passage in index.passages:
+            if passage.doc == s.doc and passage.first_sentence <= position <= passage.last_sentence:
+                if passage not in found:
+                    found.append(passage)
+                break
+    return found
+
+
+def order_citations(merged: list[tuple[Span, str, float]], holds_answer) -> list[tuple[Span, str, float]]:
+    """Passages holding an answer sentence first; then each other document's best passage (so every
+    source that speaks keeps a place when the list is cut to k); then the rest, by score."""
+    by_score = sorted(merged, key=lambda e: -e[2])
+    first = [e for e in by_score if holds_answer(e)]
+    cited_docs = {e[1] for e in first}
+    second = []
+    for entry in by_score:
+        if entry not in first and entry[1] not in cited_docs:
+            second.append(entry)
+            cited_docs.add(entry[1])
+    rest = [e for e in by_score if e not in first and e not in second]
+    return first + second + rest
+
+
+def build_answer(
+    index,
+    question: str,
+    searched: str,
+    query_vector: np.ndarray,
+    hits: list[Hit],
+    k: int,
+    *,
+    across_sources: bool = False,
+    timings: dict[str, float] | None = None,
+) -> Answer:
+    """Answer ``question`` from ``hits`` (already retrieved and diversified for ``searched``);
+    ``across_sources``: the question asks how several sources see something."""
+    # Passages were found with the whole conversation; sentences are scored against the question
+    # itself, so "Who hosted it?" looks for hosting within the seminar's passages.
+    scored = score_sentences(index, question, query_vector, hits)
+    chosen = select_across_sources(scored) if across_sources and scored else select_sentences(scored)
+    confidence = chosen[0].score if chosen else 0.0
+    reason = abstention_reason(searched, scored, index.lexical.knows)
+    abstained = reason is not None
+    if not abstained and chosen:
+        entries = matching_list_entries(index, question, scored)
+        if entries:
+            chosen = entries
+            hits = hits + [Hit(passage=p, score=0.0) for p in passages_holding(index, entries)]
+
+    # Citations: passages that hold an answer sentence first, then the rest by score.
+    merged = merge_hits(hits)
+    answer_spans = [] if abstained else [(s.doc, s.span) for s in chosen]
+
+    def holds_answer(entry) -> bool:
+        span, doc, _ = entry
+        return any(doc == d and span.contains(s) for d, s in answer_spans)
+
+    ordered = order_citations(merged, holds_answer)[: max(k, sum(map(holds_answer, merged)))]
+    top_score = max((e[2] for e in ordered), default=1.0) or 1.0
+    citations: list[Citation] = []
+    for n, (span, doc, score) in enumerate(ordered, 1):
+        document = index.documents[doc]
+        highlights = tuple(s for d, s in answer_spans if d == doc and span.contains(s))
+        citations.append(
+            Citation(
+                n=n,
+                doc=doc,
+                title=document.title,
+                date=document.date,
+                publisher=document.publisher,
+                kind=document.kind,
+                span=span,
+                passage=document.text[span.start : span.end],
+                score=float(score / top_score),
+                highlights=highlights,
+            )
+        )
+    sentences = []
+    for s in chosen if not abstained else []:
+        citation = next(c for c in citations if c.doc == s.doc and c.span.contains(s.span))
+        sentences.append(
+            AnswerSentence(text=index.text(s.doc, s.span), citation=citation.n, doc=s.doc, span=s.span, score=s.score)
+        )
+    return Answer(
+        question=question,
+        abstained=abstained,
+        sentences=tuple(sentences),
+        citations=tuple(citations),
+        index_id=index.id,
+        model=index.model,
+        timings_ms=dict(timings or {}),
+        searched=searched,
+        confidence=confidence,
+        abstain_reason=reason,
+    )

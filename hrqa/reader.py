@@ -1,0 +1,171 @@
+"""The reader: a cross-encoder that hrqa trains (``hrqa train-reader``) to decide which sentences answer
+a question, and whether any does.
+
+Two stages. ``first_stage`` ranks the sentences of the retrieved passages cheaply (the sentence vectors
+stored at index time against the question vector, fused by reciprocal rank with IDF-weighted word
+overlap) and keeps the best few; the reader scores those (question, sentence) pairs in one batched ONNX
+Runtime call. It was trained listwise with a learned "no answer" logit beside the candidates (as SQuAD
+2.0 readers score a null answer), so ``softmax([scores, null])`` gives each sentence's probability of
+being the answer and the probability that none is.
+
+The model ships inside the package (``hrqa/models/reader/``: ``model.onnx``, ``tokenizer.json``,
+``reader.json``, ``MODEL_CARD.md``); question time imports neither torch nor transformers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from hrqa.errors import ModelError
+
+log = logging.getLogger(__name__)
+
+READER_DIR = Path(__file__).parent / "models" / "reader"
+
+#: RRF constant of the first stage (k=60, as hrqa's passage fusion and Cormack et al. 2009)
+FIRST_STAGE_RRF_K = 60
+
+
+@dataclass(frozen=True)
+class ReaderScores:
+    """The reader's verdict on one question's candidates."""
+
+    #: probability that each candidate (in the order given) is the answer
+    answer: np.ndarray
+    #: probability that no candidate answers
+    no_answer: float
+
+
+class Reader(Protocol):
+    fingerprint: str
+
+    def score(self, question: str, sentences: Sequence[str]) -> ReaderScores: ...
+
+
+def idf_overlap(question_tokens: set[str], sentence_tokens: set[str], idf: Callable[[str], float]) -> float:
+    """Share of the question's IDF weight carried by words the sentence shares with it (0..1)."""
+    total = sum(idf(t) for t in question_tokens)
+    if total <= 0:
+        return 0.0
+    return sum(idf(t) for t in question_tokens & sentence_tokens) / total
+
+
+def first_stage(dense: np.ndarray, lexical: np.ndarray, limit: int) -> np.ndarray:
+    """Positions of the ``limit`` best candidates by reciprocal-rank fusion of two score arrays.
+
+    Ties in one signal share its rank order by position (stable), so earlier passages win ties.
+    """
+    n = len(dense)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    dense_rank = np.empty(n, dtype=np.int64)
+    dense_rank[np.argsort(-np.asarray(dense), kind="stable")] = np.arange(n)
+    lexical_rank = np.empty(n, dtype=np.int64)
+    lexical_rank[np.argsort(-np.asarray(lexical), kind="stable")] = np.arange(n)
+    fused = 1.0 / (FIRST_STAGE_RRF_K + 1 + dense_rank) + 1.0 / (FIRST_STAGE_RRF_K + 1 + lexical_rank)
+    return np.argsort(-fused, kind="stable")[:limit]
+
+
+def softmax_with_null(logits: np.ndarray, null_logit: float) -> ReaderScores:
+    """Probabilities over the candidates and the null option, as the reader was trained."""
+    values = np.append(np.asarray(logits, dtype=np.float64), float(null_logit))
+    values = np.exp(values - values.max())
+    values /= values.sum()
+    return ReaderScores(answer=values[:-1].astype(np.float32), no_answer=float(values[-1]))
+
+
+def reader_input(question: str, previous: Sequence[str] = ()) -> str:
+    """The question side of a reader pair: a follow-up carries the question it follows."""
+    if previous:
+        return f"{question} [SEP] {previous[-1]}"
+    return question
+
+
+def folder_fingerprint(folder: Path) -> str:
+    """sha256 (16 hex digits) of the model and tokenizer files: what the manifest and answers record."""
+    digest = hashlib.sha256()
+    for name in ("model.onnx", "tokenizer.json", "reader.json"):
+        path = folder / name
+        if not path.exists():
+            raise ModelError(f"the reader in {folder} lacks {name}; reinstall hrqa or run: hrqa train-reader")
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+class OnnxReader:
+    """The shipped reader on ONNX Runtime, loaded once; thread-safe scoring."""
+
+    def __init__(self, folder: Path = READER_DIR, threads: int = 1) -> None:
+        self.folder = Path(folder)
+        self.fingerprint = folder_fingerprint(self.folder)
+        config = json.loads((self.folder / "reader.json").read_text(encoding="utf-8"))
+        self.null_logit = float(config["null_logit"])
+        self.max_length = int(config["max_length"])
+        self.threads = threads
+        self._session = None
+        self._tokenizer = None
+        self._lock = threading.Lock()
+
+    def _load(self):
+        with self._lock:
+            if self._session is None:
+                import onnxruntime
+                from tokenizers import Tokenizer
+
+                tokenizer = Tokenizer.from_file(str(self.folder / "tokenizer.json"))
+                tokenizer.enable_truncation(self.max_length)
+                tokenizer.enable_padding()
+                options = onnxruntime.SessionOptions()
+                options.intra_op_num_threads = self.threads
+                options.inter_op_num_threads = 1
+                options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+                try:
+                    session = onnxruntime.InferenceSession(
+                        str(self.folder / "model.onnx"), options, providers=["CPUExecutionProvider"]
+                    )
+                except Exception as error:  # noqa: BLE001 -- onnxruntime raises its own untyped errors
+                    raise ModelError(f"the reader {self.folder / 'model.onnx'} cannot be loaded: {error}") from None
+                self._inputs = {i.name for i in session.get_inputs()}
+                self._tokenizer = tokenizer
+                self._session = session
+        return self._session, self._tokenizer
+
+    def logits(self, question: str, sentences: Sequence[str]) -> np.ndarray:
+        if not sentences:
+            return np.zeros(0, dtype=np.float32)
+        session, tokenizer = self._load()
+        encodings = tokenizer.encode_batch([(question, s) for s in sentences])
+        feeds = {
+            "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
+            "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
+            "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
+        }
+        (out,) = session.run(None, {k: v for k, v in feeds.items() if k in self._inputs})
+        return np.asarray(out, dtype=np.float32).reshape(-1)
+
+    def score(self, question: str, sentences: Sequence[str]) -> ReaderScores:
+        return softmax_with_null(self.logits(question, sentences), self.null_logit)
+
+
+_SHIPPED: dict[tuple[str, int], OnnxReader] = {}
+_SHIPPED_LOCK = threading.Lock()
+
+
+def load_reader(folder: Path | None = None, threads: int = 1) -> OnnxReader:
+    """The reader in ``folder`` (default: the one shipped in the package), loaded once per process."""
+    key = (str(folder or READER_DIR), threads)
+    with _SHIPPED_LOCK:
+        if key not in _SHIPPED:
+            _SHIPPED[key] = OnnxReader(Path(key[0]), threads)
+        return _SHIPPED[key]

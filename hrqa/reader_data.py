@@ -1,0 +1,247 @@
+"""Training and validation data for the reader: groups of (question, candidate sentences, which answer).
+
+Candidates come from hrqa's own question path (hybrid passage retrieval, then the answer step's first
+stage), so the reader learns on the same kind of near misses it meets at question time. Sources, all in
+``../shared/qa`` (licences in its README):
+
+* SQuAD 2.0 articles (``squad2-dev``) indexed as a corpus: answerable and adversarial unanswerable
+  questions. Split by article: ``TRAIN_ARTICLES`` train, the others validate.
+* XQuAD (English, SQuAD layout): answerable questions over 40 articles, indexed the same way.
+* SelQA: candidate sentences of one section per question, the answering ones marked.
+* QNLI: one (question, sentence) pair each, entailment or not: a group of one candidate.
+
+"Gold removed" groups: an answerable question with every candidate that holds its answer taken out
+must be answered "no answer" (how SQuAD 2.0 readers learn to abstain on near misses).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import random
+import shutil
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from hrqa.records import Span
+
+log = logging.getLogger(__name__)
+
+#: squad2-dev articles used for training; the other four (01, 03, 05, 07) are the validation split
+TRAIN_ARTICLES = ("00_Normans.txt", "02_Huguenot.txt", "04_1973_oil_crisis.txt", "06_Packet_switching.txt")
+VALIDATION_ARTICLES = (
+    "01_Computational_complexity_theory.txt",
+    "03_Steam_engine.txt",
+    "05_European_Union_law.txt",
+    "07_Harvard_University.txt",
+)
+
+
+@dataclass(frozen=True)
+class Group:
+    """One question with its candidate sentences; ``answers`` marks those that answer (none: abstain)."""
+
+    question: str
+    candidates: tuple[str, ...]
+    answers: tuple[bool, ...]
+    source: str
+    #: whether the question has an answer in its document (the first stage may have missed it)
+    answerable: bool = False
+
+    def __post_init__(self) -> None:
+        if any(self.answers) and not self.answerable:
+            object.__setattr__(self, "answerable", True)
+
+
+def write_groups(groups: Iterable[Group], path: Path) -> int:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    n = 0
+    with path.open("w", encoding="utf-8") as handle:
+        for g in groups:
+            handle.write(json.dumps(asdict(g), ensure_ascii=False) + "\n")
+            n += 1
+    return n
+
+
+def read_groups(path: Path) -> list[Group]:
+    with Path(path).open(encoding="utf-8") as handle:
+        return [
+            Group(r["question"], tuple(r["candidates"]), tuple(r["answers"]), r["source"], r.get("answerable", False))
+            for r in map(json.loads, handle)
+        ]
+
+
+def gold_removed(group: Group) -> Group | None:
+    """The group without its answering candidates, to be answered "no answer"."""
+    rest = [c for c, a in zip(group.candidates, group.answers) if not a]
+    if not group.answerable or len(rest) < 2:
+        return None
+    return Group(group.question, tuple(rest), (False,) * len(rest), group.source + "-gold-removed")
+
+
+def selqa_groups(path: Path, size: int, rng: random.Random) -> list[Group]:
+    """SelQA: the answering sentences and up to ``size`` - 1 others of the same section."""
+    groups = []
+    for record in json.loads(Path(path).read_text(encoding="utf-8")):
+        answers = set(record["answers"])
+        gold = [c for i, c in enumerate(record["candidates"]) if i in answers]
+        others = [c for i, c in enumerate(record["candidates"]) if i not in answers and c.strip()]
+        if not gold:
+            continue
+        rng.shuffle(others)
+        chosen = gold[:1] + others[: size - 1]
+        flags = [True] + [False] * (len(chosen) - 1)
+        order = list(range(len(chosen)))
+        rng.shuffle(order)
+        groups.append(
+            Group(record["question"], tuple(chosen[i] for i in order), tuple(flags[i] for i in order), "selqa")
+        )
+    return groups
+
+
+def qnli_groups(path: Path) -> list[Group]:
+    """QNLI: a group of one candidate; "not_entailment" is to be answered "no answer"."""
+    groups = []
+    with Path(path).open(encoding="utf-8", newline="") as handle:
+        for row in csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE):
+            if row.get("question") and row.get("sentence") and row.get("label") in {"entailment", "not_entailment"}:
+                groups.append(Group(row["question"], (row["sentence"],), (row["label"] == "entailment",), "qnli"))
+    return groups
+
+
+def xquad_corpus(path: Path, folder: Path) -> list[dict]:
+    """Write XQuAD's articles as a corpus folder (title, blank line, paragraphs) and return its
+    questions in the squad2-dev ``questions.jsonl`` layout with offsets into those files."""
+    folder.mkdir(parents=True, exist_ok=True)
+    questions = []
+    for number, article in enumerate(json.loads(Path(path).read_text(encoding="utf-8"))["data"]):
+        name = f"x{number:02d}.txt"
+        text = article["title"]
+        for paragraph in article["paragraphs"]:
+            text += "\n\n"
+            offset = len(text)
+            text += paragraph["context"]
+            for qa in paragraph["qas"]:
+                answers = [
+                    {
+                        "text": a["text"],
+                        "start": offset + a["answer_start"],
+                        "end": offset + a["answer_start"] + len(a["text"]),
+                    }
+                    for a in qa["answers"]
+                ]
+                for a in answers:
+                    assert text[a["start"] : a["end"]] == a["text"], "XQuAD offsets disagree with the text"
+                questions.append(
+                    {"id": qa["id"], "question": qa["question"], "kind": "fact", "doc": name, "answers": answers}
+                )
+        (folder / name).write_text(text + "\n", encoding="utf-8")
+    return questions
+
+
+def squad_corpus(source: Path, folder: Path, articles: Iterable[str]) -> None:
+    """Copy chosen squad2-dev articles (and the catalog) into a corpus folder of their own."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in articles:
+        shutil.copyfile(source / name, folder / name)
+    if (source / "catalog.toml").exists():
+        shutil.copyfile(source / "catalog.toml", folder / "catalog.toml")
+
+
+def gold_spans(record: dict) -> list[Span]:
+    return [Span(a["start"], a["end"]) for a in record.get("answers") or []]
+
+
+def engine_groups(engine, questions: list[dict], size: int, source: str, add_missing_gold: bool = True) -> list[Group]:
+    """Groups from hrqa's own question path: retrieval, then the answer step's first stage.
+
+    A candidate answers when its span contains a gold answer span. For training
+    (``add_missing_gold``), an answerable question whose gold sentence the first stage missed gets
+    it in place of its last candidate.
+    """
+    from hrqa.answer import candidates
+
+    index = engine.index
+    groups = []
+    for record in questions:
+        retrieved = engine.retrieve(record["question"], 5)
+        found = candidates(index, record["question"], retrieved.query_vector, retrieved.hits, size)
+        spans = gold_spans(record)
+        texts = [c.text for c in found]
+        flags = [c.doc == record.get("doc") and any(c.span.contains(g) for g in spans) for c in found]
+        if spans and not any(flags) and add_missing_gold:
+            gold = _sentence_holding(index, record["doc"], spans[0])
+            if gold is None:
+                continue
+            if len(texts) >= size:
+                texts, flags = texts[:-1], flags[:-1]
+            texts.append(gold)
+            flags.append(True)
+        if texts:
+            groups.append(Group(record["question"], tuple(texts), tuple(flags), source, bool(spans)))
+    return groups
+
+
+def _sentence_holding(index, doc: str, span: Span) -> str | None:
+    rows = index.sentence_rows.get(doc)
+    if rows is None:
+        return None
+    row = rows
+    while row < len(index.sentences) and index.sentences[row].doc == doc:
+        sentence = index.sentences[row]
+        if sentence.span.contains(span):
+            return index.text(doc, sentence.span)
+        row += 1
+    return None
+
+
+def build_training_data(shared_qa: Path, work: Path, size: int, seed: int, gold_removed_share: float) -> dict:
+    """Every training and validation group, written to ``work`` as JSON lines; returns the counts."""
+    from hrqa.engine import Engine
+    from hrqa.evaluation import load_questions
+    from hrqa.settings import Settings
+
+    rng = random.Random(seed)
+    counts: dict[str, int] = {}
+    squad = shared_qa / "squad2-dev"
+    all_questions = load_questions(squad / "questions.jsonl")
+
+    def engine_for(name: str, corpus: Path):
+        settings = Settings(corpus_dir=corpus, index_dir=work / f"index-{name}")
+        return Engine.open(settings, build="stale")
+
+    squad_corpus(squad / "corpus", work / "corpus-squad-train", TRAIN_ARTICLES)
+    squad_corpus(squad / "corpus", work / "corpus-squad-validation", VALIDATION_ARTICLES)
+    xquad_questions = xquad_corpus(shared_qa / "train" / "xquad-en.json", work / "corpus-xquad")
+
+    train: list[Group] = []
+    squad_train = [q for q in all_questions if q.get("article") in TRAIN_ARTICLES]
+    groups = engine_groups(engine_for("squad-train", work / "corpus-squad-train"), squad_train, size, "squad2")
+    train += groups
+    counts["squad2-train"] = len(groups)
+    groups = engine_groups(engine_for("xquad", work / "corpus-xquad"), xquad_questions, size, "xquad")
+    train += groups
+    counts["xquad"] = len(groups)
+    removed = [g for g in (gold_removed(g) for g in train if g.answerable) if g is not None]
+    removed = rng.sample(removed, int(gold_removed_share * len(removed)))
+    train += removed
+    counts["gold-removed"] = len(removed)
+    for part in ("dev", "test"):
+        groups = selqa_groups(shared_qa / "train" / f"selqa-ass-{part}.json", size, rng)
+        train += groups
+        counts[f"selqa-{part}"] = len(groups)
+    groups = qnli_groups(shared_qa / "train" / "qnli-dev.tsv")
+    train += groups
+    counts["qnli"] = len(groups)
+    rng.shuffle(train)
+    counts["train"] = write_groups(train, work / "train.jsonl")
+
+    validation = [q for q in all_questions if q.get("article") in VALIDATION_ARTICLES]
+    groups = engine_groups(
+        engine_for("squad-validation", work / "corpus-squad-validation"), validation, size, "squad2-val", False
+    )
+    counts["validation"] = write_groups(groups, work / "validation.jsonl")
+    (work / "data.json").write_text(json.dumps(counts, indent=2), encoding="utf-8")
+    return counts

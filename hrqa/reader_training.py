@@ -1,0 +1,399 @@
+"""Training the reader (``hrqa train-reader``): a cross-encoder from the packaged MiniLM weights.
+
+The model reads "[CLS] question [SEP] sentence [SEP]", mean-pools the last layer over the tokens and
+maps that to one logit with a linear head. A learned scalar beside the candidates' logits is the
+"no answer" option. The loss is listwise: softmax cross-entropy over (candidates + no answer) against
+the answering candidates (their probabilities summed) or against "no answer". Mean pooling and a
+listwise loss with hard negatives learned where [CLS] pooling with a pointwise loss did not (issue 10's
+feasibility runs).
+
+Seeded, logged (JSON lines), resumable from the checkpoint it writes every ``checkpoint_every`` steps.
+Needs torch and transformers (installed with sentence-transformers); nothing here runs at question time.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import random
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from hrqa.reader_data import Group, read_groups
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    #: a BERT folder (the packaged MiniLM by default) or "tiny" for a random 2-layer model (smoke tests)
+    base: str = "all-MiniLM-L6-v2"
+    #: one pass over ~35k pairs: about 60 minutes on this 2-core machine
+    epochs: float = 1.0
+    #: candidates per training group: the answering one(s) and the first stage's hardest others
+    group_size: int = 6
+    #: pairs per optimiser step (groups are packed until this many pairs)
+    batch_pairs: int = 64
+    learning_rate: float = 4e-5
+    head_learning_rate: float = 1e-3
+    warmup_share: float = 0.05
+    weight_decay: float = 0.01
+    #: question + sentence tokens; 96 keeps 98% of squad2-dev pairs whole
+    max_length: int = 96
+    #: the word embeddings and this many lower layers stay as MiniLM has them: a quarter less compute
+    #: per step on 2 cores, and the general-purpose lower layers are not fitted to a few thousand questions
+    frozen_layers: int = 2
+    seed: int = 13
+    checkpoint_every: int = 100
+    #: validation groups scored after each epoch (all of them at the end)
+    validation_sample: int = 400
+    threads: int = 2
+
+
+def _base_path(base: str) -> Path | None:
+    if base == "tiny":
+        return None
+    from hrqa.embedding import resolve_model_path
+
+    return resolve_model_path(base)
+
+
+def tokenizer_file(base: str) -> Path:
+    path = _base_path(base)
+    if path is None:
+        from hrqa.embedding import resolve_model_path
+
+        path = resolve_model_path("all-MiniLM-L6-v2")
+    return path / "tokenizer.json"
+
+
+def build_model(base: str):
+    import torch
+    from torch import nn
+    from transformers import AutoModel, BertConfig, BertModel
+
+    class CrossEncoder(nn.Module):
+        def __init__(self, encoder) -> None:
+            super().__init__()
+            self.encoder = encoder
+            self.head = nn.Linear(encoder.config.hidden_size, 1)
+            nn.init.normal_(self.head.weight, std=0.02)
+            nn.init.zeros_(self.head.bias)
+            self.null = nn.Parameter(torch.zeros(()))
+
+        def forward(self, input_ids, attention_mask, token_type_ids):
+            hidden = self.encoder(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            ).last_hidden_state
+            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+            return self.head(pooled).squeeze(-1)
+
+    path = _base_path(base)
+    if path is None:
+        from tokenizers import Tokenizer
+
+        vocab = Tokenizer.from_file(str(tokenizer_file(base))).get_vocab_size()
+        encoder = BertModel(
+            BertConfig(
+                vocab_size=vocab, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64
+            )
+        )
+    else:
+        encoder = AutoModel.from_pretrained(str(path))
+    return CrossEncoder(encoder)
+
+
+def group_loss(logits, null, answers):
+    """Listwise loss of one group: -log P(an answering candidate), or -log P(no answer)."""
+    import torch
+
+    scores = torch.cat([logits, null.reshape(1)])
+    total = torch.logsumexp(scores, 0)
+    if any(answers):
+        gold = torch.tensor([i for i, a in enumerate(answers) if a], dtype=torch.long)
+        return total - torch.logsumexp(logits[gold], 0)
+    return total - null
+
+
+def trim(group: Group, size: int) -> Group:
+    """The answering candidates and the hardest others (first-stage order), at most ``size``."""
+    if len(group.candidates) <= size:
+        return group
+    keep = [i for i, a in enumerate(group.answers) if a][:size]
+    keep += [i for i, a in enumerate(group.answers) if not a][: size - len(keep)]
+    keep.sort()
+    return Group(
+        group.question, tuple(group.candidates[i] for i in keep), tuple(group.answers[i] for i in keep), group.source
+    )
+
+
+def batches(groups: list[Group], lengths: list[int], batch_pairs: int, rng: random.Random) -> list[list[int]]:
+    """Group indices packed into batches of about ``batch_pairs`` pairs, similar lengths together."""
+    order = list(range(len(groups)))
+    rng.shuffle(order)
+    out: list[list[int]] = []
+    for start in range(0, len(order), 400):  # sort by length within shuffled windows: less padding
+        window = sorted(order[start : start + 400], key=lambda i: lengths[i])
+        current: list[int] = []
+        pairs = 0
+        for i in window:
+            if current and pairs + len(groups[i].candidates) > batch_pairs:
+                out.append(current)
+                current, pairs = [], 0
+            current.append(i)
+            pairs += len(groups[i].candidates)
+        if current:
+            out.append(current)
+    rng.shuffle(out)
+    return out
+
+
+class _Encoder:
+    def __init__(self, base: str, max_length: int) -> None:
+        from tokenizers import Tokenizer
+
+        self.tokenizer = Tokenizer.from_file(str(tokenizer_file(base)))
+        self.tokenizer.enable_truncation(max_length)
+        self.tokenizer.enable_padding()
+
+    def __call__(self, pairs: list[tuple[str, str]]):
+        import torch
+
+        encodings = self.tokenizer.encode_batch(pairs)
+        return (
+            torch.tensor([e.ids for e in encodings], dtype=torch.long),
+            torch.tensor([e.attention_mask for e in encodings], dtype=torch.long),
+            torch.tensor([e.type_ids for e in encodings], dtype=torch.long),
+        )
+
+
+def evaluate_groups(score, groups: list[Group]) -> dict:
+    """Validation figures from ``score(group) -> (logits, null)``: first-sentence accuracy on answerable
+    groups, candidate recall, and the best overall accuracy over no-answer thresholds with false
+    abstention at most 0.10."""
+    rows = []
+    for g in groups:
+        logits, null = score(g)
+        values = np.append(logits, null)
+        p = np.exp(values - values.max())
+        p /= p.sum()
+        best = int(np.argmax(logits)) if len(logits) else -1
+        rows.append((g.answerable, any(g.answers), best >= 0 and g.answers[best], float(p[-1])))
+    answerable = [r for r in rows if r[0]]
+    unanswerable = [r for r in rows if not r[0]]
+    result = {
+        "groups": len(rows),
+        "first_sentence": round(sum(r[2] for r in answerable) / max(1, len(answerable)), 4),
+        "recall": round(sum(r[1] for r in answerable) / max(1, len(answerable)), 4),
+    }
+    best = None
+    for threshold in np.arange(0.05, 0.96, 0.05):
+        false_abstain = sum(r[3] >= threshold for r in answerable) / max(1, len(answerable))
+        abstain = sum(r[3] >= threshold for r in unanswerable) / max(1, len(unanswerable))
+        right = sum(r[2] and r[3] < threshold for r in answerable) + sum(r[3] >= threshold for r in unanswerable)
+        overall = right / max(1, len(rows))
+        entry = {
+            "threshold": round(float(threshold), 2),
+            "overall": round(overall, 4),
+            "abstain": round(abstain, 4),
+            "false_abstain": round(false_abstain, 4),
+        }
+        if false_abstain <= 0.10 and (best is None or overall > best["overall"]):
+            best = entry
+    result["best_threshold"] = best
+    return result
+
+
+def train(work: Path, out: Path, config: TrainingConfig, max_steps: int | None = None) -> dict:
+    """Train on ``work/train.jsonl``, validate on ``work/validation.jsonl``, export the reader to ``out``."""
+    import torch
+
+    torch.manual_seed(config.seed)
+    torch.set_num_threads(config.threads)
+    log_path = work / "train-log.jsonl"
+
+    def record(event: str, **values) -> None:
+        entry = {"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "event": event, **values}
+        with log_path.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(entry) + "\n")
+        log.info("%s %s", event, json.dumps(values))
+
+    groups = [trim(g, config.group_size) for g in read_groups(work / "train.jsonl")]
+    validation = read_groups(work / "validation.jsonl") if (work / "validation.jsonl").exists() else []
+    sample = random.Random(config.seed).sample(validation, min(config.validation_sample, len(validation)))
+    encode = _Encoder(config.base, config.max_length)
+    lengths = [
+        max(len(e.ids) for e in encode.tokenizer.encode_batch([(g.question, c) for c in g.candidates])) for g in groups
+    ]
+    model = build_model(config.base)
+    for parameter in model.encoder.embeddings.parameters():
+        parameter.requires_grad = False
+    for layer in model.encoder.encoder.layer[: config.frozen_layers]:
+        for parameter in layer.parameters():
+            parameter.requires_grad = False
+    steps_per_epoch = len(batches(groups, lengths, config.batch_pairs, random.Random(0)))
+    total_steps = max(1, math.ceil(config.epochs * steps_per_epoch))
+    if max_steps is not None:
+        total_steps = min(total_steps, max_steps)
+    head = [p for n, p in model.named_parameters() if not n.startswith("encoder.")]
+    body = [p for n, p in model.named_parameters() if n.startswith("encoder.") and p.requires_grad]
+    optimiser = torch.optim.AdamW(
+        [
+            {"params": body, "lr": config.learning_rate, "weight_decay": config.weight_decay},
+            {"params": head, "lr": config.head_learning_rate, "weight_decay": 0.0},
+        ]
+    )
+    warmup = max(1, int(config.warmup_share * total_steps))
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimiser, lambda s: min((s + 1) / warmup, max(0.0, (total_steps - s) / max(1, total_steps - warmup)))
+    )
+    checkpoint = work / "checkpoint.pt"
+    step = 0
+    if checkpoint.exists():
+        state = torch.load(checkpoint, weights_only=False)
+        if state.get("config") == asdict(config):
+            model.load_state_dict(state["model"])
+            optimiser.load_state_dict(state["optimiser"])
+            schedule.load_state_dict(state["schedule"])
+            step = state["step"]
+            record("resumed", step=step)
+        else:
+            log.warning("checkpoint %s is for another configuration; starting afresh", checkpoint)
+    counts: dict[str, int] = {}
+    for g in groups:
+        counts[g.source] = counts.get(g.source, 0) + 1
+    record(
+        "start",
+        config=asdict(config),
+        groups=len(groups),
+        pairs=sum(len(g.candidates) for g in groups),
+        by_source=counts,
+        unanswerable=sum(not g.answerable for g in groups),
+        validation_groups=len(validation),
+        steps=total_steps,
+        steps_per_epoch=steps_per_epoch,
+    )
+
+    def score(g: Group):
+        with torch.no_grad():
+            logits = model(*encode([(g.question, c) for c in g.candidates]))
+        return logits.numpy(), float(model.null.detach())
+
+    started = time.perf_counter()
+    running, seen = 0.0, 0
+    epoch = step // steps_per_epoch
+    while step < total_steps:
+        plan = batches(groups, lengths, config.batch_pairs, random.Random(config.seed + epoch))
+        for batch_number, batch in enumerate(plan):
+            if epoch * steps_per_epoch + batch_number < step:
+                continue  # resumed: skip the batches already trained on
+            if step >= total_steps:
+                break
+            model.train()
+            pairs = [(groups[i].question, c) for i in batch for c in groups[i].candidates]
+            logits = model(*encode(pairs))
+            losses, at = [], 0
+            for i in batch:
+                n = len(groups[i].candidates)
+                losses.append(group_loss(logits[at : at + n], model.null, groups[i].answers))
+                at += n
+            loss = torch.stack(losses).mean()
+            optimiser.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimiser.step()
+            schedule.step()
+            step += 1
+            running += float(loss) * len(batch)
+            seen += len(batch)
+            if step % 50 == 0 or step == total_steps or step <= 3:
+                elapsed = time.perf_counter() - started
+                record("progress", step=step, of=total_steps, loss=round(running / seen, 4), seconds=round(elapsed))
+                running, seen = 0.0, 0
+            if step % config.checkpoint_every == 0:
+                _save_checkpoint(model, optimiser, schedule, step, config, checkpoint)
+        epoch += 1
+        if sample and step < total_steps:
+            model.eval()
+            record("validation", epoch=epoch, sample=len(sample), **evaluate_groups(score, sample))
+    _save_checkpoint(model, optimiser, schedule, step, config, checkpoint)
+    model.eval()
+    # the full validation runs on the exported ONNX models (faster than torch), fp32 and int8
+    exported = export(model, config, out, work)
+    record("exported", **exported)
+    return {"validation": exported["onnx"][exported["chosen"]], **exported}
+
+
+def _save_checkpoint(model, optimiser, schedule, step: int, config: TrainingConfig, path: Path) -> None:
+    import torch
+
+    partial = path.with_suffix(".partial")
+    torch.save(
+        {
+            "model": model.state_dict(),
+            "optimiser": optimiser.state_dict(),
+            "schedule": schedule.state_dict(),
+            "step": step,
+            "config": asdict(config),
+        },
+        partial,
+    )
+    partial.replace(path)
+
+
+def export(model, config: TrainingConfig, out: Path, work: Path) -> dict:
+    """ONNX export (fp32, then dynamic int8 when it keeps the fp32 validation accuracy), the tokenizer
+    and ``reader.json``, written to a temporary folder and moved into ``out`` whole."""
+    import torch
+
+    staging = out.with_name(out.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    model.eval()
+    dummy = _Encoder(config.base, config.max_length)([("a question?", "a sentence."), ("q", "s s s")])
+    fp32 = staging / "model-fp32.onnx"
+    torch.onnx.export(
+        model,
+        dummy,
+        str(fp32),
+        input_names=["input_ids", "attention_mask", "token_type_ids"],
+        output_names=["logits"],
+        dynamic_axes={name: {0: "pairs", 1: "tokens"} for name in ("input_ids", "attention_mask", "token_type_ids")}
+        | {"logits": {0: "pairs"}},
+        opset_version=17,
+        dynamo=False,
+    )
+    shutil.copyfile(tokenizer_file(config.base), staging / "tokenizer.json")
+    null = float(model.null.detach())
+    (staging / "reader.json").write_text(
+        json.dumps({"null_logit": null, "max_length": config.max_length, "base": config.base}, indent=2) + "\n",
+        encoding="utf-8",
+    )
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    int8 = staging / "model-int8.onnx"
+    quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8)
+    validation = read_groups(work / "validation.jsonl") if (work / "validation.jsonl").exists() else []
+    figures = {}
+    for name, path in (("fp32", fp32), ("int8", int8)):
+        shutil.copyfile(path, staging / "model.onnx")
+        from hrqa.reader import OnnxReader
+
+        reader = OnnxReader(staging, threads=config.threads)
+        figures[name] = evaluate_groups(
+            lambda g, reader=reader: (reader.logits(g.question, list(g.candidates)), null), validation
+        )
+    keep_int8 = figures["int8"]["first_sentence"] >= 0.99 * figures["fp32"]["first_sentence"]
+    shutil.copyfile(int8 if keep_int8 else fp32, staging / "model.onnx")
+    fp32.unlink()
+    int8.unlink()
+    if out.exists():
+        shutil.rmtree(out)
+    staging.rename(out)
+    return {"onnx": figures, "chosen": "int8" if keep_int8 else "fp32", "bytes": (out / "model.onnx").stat().st_size}

@@ -1,0 +1,126 @@
+"""The reader: first stage, probabilities, the shipped ONNX model, and a seconds-long run of training."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hrqa import reader
+from hrqa.errors import ModelError
+from hrqa.reader_data import Group, write_groups
+
+
+def test_first_stage_fuses_ranks_and_keeps_the_limit():
+    dense = np.array([0.9, 0.1, 0.5, 0.4])
+    lexical = np.array([0.0, 1.0, 0.6, 0.5])
+    # ranks: dense 0,3,1,2 ; lexical 3,0,1,2 -> candidate 2 (1+1) leads, then 0 and 1 tie (0+3), 3 last
+    assert reader.first_stage(dense, lexical, 3).tolist() == [2, 0, 1]
+    assert reader.first_stage(np.zeros(0), np.zeros(0), 5).tolist() == []
+
+
+def test_softmax_with_null_sums_to_one_and_orders_like_the_logits():
+    scores = reader.softmax_with_null(np.array([2.0, 0.0, -1.0]), null_logit=1.0)
+    assert scores.answer.sum() + scores.no_answer == pytest.approx(1.0)
+    assert scores.answer[0] > scores.no_answer > scores.answer[1] > scores.answer[2]
+    assert reader.softmax_with_null(np.zeros(0), 0.0).no_answer == pytest.approx(1.0)
+
+
+def test_idf_overlap_is_the_share_of_question_weight_found():
+    weights = {"japan": 3.0, "parti": 1.0}
+    assert reader.idf_overlap({"japan", "parti"}, {"parti", "other"}, weights.get) == pytest.approx(0.25)
+    assert reader.idf_overlap(set(), {"parti"}, weights.get) == 0.0
+
+
+def test_reader_input_carries_the_previous_question_for_a_follow_up():
+    assert reader.reader_input("Who hosted it?") == "Who hosted it?"
+    assert reader.reader_input("Who hosted it?", ["What was the seminar about?"]) == (
+        "Who hosted it? [SEP] What was the seminar about?"
+    )
+
+
+def test_a_reader_folder_without_its_files_is_refused(tmp_path: Path):
+    with pytest.raises(ModelError, match="lacks model.onnx"):
+        reader.OnnxReader(tmp_path)
+
+
+@pytest.mark.slow
+def test_the_shipped_reader_prefers_the_answering_sentence_and_abstains_on_off_topic():
+    shipped = reader.load_reader()
+    assert len(shipped.fingerprint) == 16
+    question = "Which two media outlets interviewed Professor Gong Xianghe?"
+    sentences = [
+        "The forum was held at Southwest University of Political Science and Law.",
+        "After the conference, Professor Gong Xianghe was interviewed by the Global Times and China News Network.",
+        "Professor Gong Xianghe attended the forum.",
+    ]
+    scores = shipped.score(question, sentences)
+    assert int(np.argmax(scores.answer)) == 1
+    assert scores.no_answer < 0.5
+    off_topic = shipped.score("What is the boiling point of mercury?", sentences)
+    assert off_topic.no_answer > scores.no_answer
+
+
+@pytest.mark.slow
+def test_the_shipped_reader_has_a_model_card_with_its_fingerprint():
+    card = (reader.READER_DIR / "MODEL_CARD.md").read_text(encoding="utf-8")
+    assert reader.load_reader().fingerprint in card
+    assert (reader.READER_DIR / "model.onnx").stat().st_size <= 50 * 1024 * 1024
+
+
+def _tiny_training_data(work: Path) -> None:
+    groups = [
+        Group("Where was the festival held?", ("It was held in Lyon.", "Owls hunt at night."), (True, False), "t"),
+        Group(
+            "Who opened it?", ("The mayor opened it.", "Larks sing at dawn.", "It rained."), (True, False, False), "t"
+        ),
+        Group("What do cats eat?", ("Owls hunt at night.",), (False,), "t"),
+        Group("When was it?", ("It lasted three days in June.", "Lyon is a city."), (True, False), "t"),
+    ]
+    write_groups(groups, work / "train.jsonl")
+    write_groups(groups[:2], work / "validation.jsonl")
+
+
+def test_training_smoke_run_exports_a_reader_and_resumes(tmp_path: Path):
+    pytest.importorskip("torch")
+    from hrqa.reader_training import TrainingConfig, train
+
+    work, out = tmp_path / "work", tmp_path / "reader"
+    work.mkdir()
+    _tiny_training_data(work)
+    config = TrainingConfig(base="tiny", epochs=1, batch_pairs=4, checkpoint_every=1, threads=1, max_length=32)
+    result = train(work, out, config, max_steps=2)
+    assert result["chosen"] in {"fp32", "int8"}
+    assert {"first_sentence", "recall", "best_threshold"} <= set(result["validation"])
+    trained = reader.OnnxReader(out)
+    scores = trained.score("Where was the festival held?", ["It was held in Lyon.", "Owls hunt at night."])
+    assert scores.answer.shape == (2,) and scores.answer.sum() + scores.no_answer == pytest.approx(1.0, abs=1e-5)
+    events = [json.loads(line)["event"] for line in (work / "train-log.jsonl").read_text().splitlines()]
+    assert events[0] == "start" and "exported" in events
+    # a second run with more steps resumes from the checkpoint rather than starting again
+    train(work, out, TrainingConfig(**config.__dict__), max_steps=3)
+    log = [json.loads(line) for line in (work / "train-log.jsonl").read_text().splitlines()]
+    assert any(e["event"] == "resumed" and e["step"] >= 2 for e in log)
+
+
+def test_training_loss_prefers_the_answer_and_the_null_option():
+    torch = pytest.importorskip("torch")
+    from hrqa.reader_training import group_loss
+
+    logits = torch.tensor([3.0, 0.0])
+    null = torch.tensor(0.0)
+    assert float(group_loss(logits, null, (True, False))) < float(group_loss(logits, null, (False, True)))
+    assert float(group_loss(logits, torch.tensor(5.0), (False, False))) < float(
+        group_loss(logits, null, (False, False))
+    )
+
+
+def test_the_query_path_of_the_reader_imports_no_torch(tmp_path: Path):
+    import subprocess
+
+    code = "import sys, hrqa.reader, hrqa.answer; print('torch' in sys.modules, 'transformers' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False"]
