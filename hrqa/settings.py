@@ -45,24 +45,6 @@ class Backend(str, enum.Enum):
             raise SettingsError(f"unknown backend {value!r}; choose one of: {allowed}") from None
 
 
-class Backend(str, enum.Enum):
-    """Where the index lives. LOCAL: a snapshot folder (FAISS + bm25s) loaded into this process;
-    QDRANT: collections on a Qdrant node or cluster (qdrant_url), or ":memory:" in this process."""
-
-    LOCAL = "local"
-    QDRANT = "qdrant"
-
-    @classmethod
-    def from_str(cls, value: str) -> Backend:
-        if isinstance(value, cls):
-            return value
-        try:
-            return cls(str(value).strip().lower())
-        except ValueError:
-            allowed = ", ".join(m.value for m in cls)
-            raise SettingsError(f"unknown backend {value!r}; choose one of: {allowed}") from None
-
-
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 ENV_PREFIX = "HRQA_"
 
@@ -83,9 +65,6 @@ class Settings:
     #: sentences shared by consecutive passages
     passage_overlap: int = 1
     #: list items per passage (each list passage also carries its list's heading)
-    #: browser and API sessions the web app keeps in memory (about 63 KB each, measured for issue 14);
-    #: beyond this the least recently used one is dropped, so raw REST calls cannot grow memory unbounded
-    max_sessions: int = 500
     list_items_per_passage: int = 10
     index_type: IndexType = IndexType.AUTO
     #: passage count above which AUTO switches from exact search to HNSW
@@ -104,17 +83,15 @@ class Settings:
     #: request bodies to the web app over this size are refused before they are parsed (uploads have
     #: their own limit, max_file_bytes): a question, a history and a filter of 10,000 ids fit in 1 MB
     max_request_bytes: int = 1_000_000
+    #: browser and API sessions the web app keeps in memory; beyond this the least recently used one is
+    #: dropped, so raw REST calls cannot grow memory without bound (1,500 raw calls, measured for issue 14
+    #: on 2 shared cores: +100 MB RSS with Gradio's default of 10,000 sessions, +40 MB with 500, flat after)
+    max_sessions: int = 500
     #: intra-op threads of each ONNX Runtime session that answers questions (the query encoder, the
     #: reader); index builds use every core. Measured on 2 cores (README, performance): see THREADS_NOTE.
     threads: int = 1
     #: where exported ONNX models are kept, one folder per model fingerprint (HRQA_CACHE_DIR)
     cache_dir: Path = field(default_factory=lambda: _default_cache_dir())
-            "max_sessions",
-    #: where the index lives: "local" (a snapshot folder in index_dir) or "qdrant" (HRQA_BACKEND)
-    backend: Backend = Backend.LOCAL
-    #: the Qdrant node or cluster of the qdrant backend: "http://host:6333", or ":memory:" for one
-    #: process (tests) (HRQA_QDRANT_URL)
-    qdrant_url: str = ":memory:"
     #: where the index lives: "local" (a snapshot folder in index_dir) or "qdrant" (HRQA_BACKEND)
     backend: Backend = Backend.LOCAL
     #: the Qdrant node or cluster of the qdrant backend: "http://host:6333", or ":memory:" for one
@@ -133,6 +110,7 @@ class Settings:
             "exact_search_limit",
             "max_sentence_chars",
             "max_request_bytes",
+            "max_sessions",
             "threads",
         ):
             value = getattr(self, name)
@@ -147,8 +125,6 @@ class Settings:
             raise SettingsError(f"port must be between 1 and 65535, got {self.port}")
         if self.auth is not None and (":" not in self.auth or self.auth.startswith(":")):
             raise SettingsError("auth must look like user:password")
-        if not isinstance(self.backend, Backend):
-            object.__setattr__(self, "backend", Backend.from_str(self.backend))
         if not isinstance(self.backend, Backend):
             object.__setattr__(self, "backend", Backend.from_str(self.backend))
         if not isinstance(self.index_type, IndexType):
@@ -205,8 +181,6 @@ def _coerce(name: str, type_text: str, raw: str):
         raise SettingsError(f"{variable}={raw!r} is not a boolean (use 1/0, true/false)")
     if type_text == "IndexType":
         return IndexType.from_str(raw)
-    if type_text == "Backend":
-        return Backend.from_str(raw)
     if type_text == "Backend":
         return Backend.from_str(raw)
     return raw
