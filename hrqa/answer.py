@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from hrqa.backends.base import SearchBackend
 from hrqa.lexical import tokenize
 from hrqa.reader import Reader, first_stage, idf_overlap
 from hrqa.records import Answer, AnswerSentence, Citation, Hit, Passage, Span
@@ -58,7 +59,9 @@ class Candidate:
     probability: float = 0.0
 
 
-def candidates(index, question: str, query_vector: np.ndarray, hits: list[Hit], limit: int) -> list[Candidate]:
+def candidates(
+    backend: SearchBackend, question: str, query_vector: np.ndarray, hits: list[Hit], limit: int
+) -> list[Candidate]:
     """The ``limit`` sentences of the hit passages most like the question (first stage), best first.
 
     One candidate per distinct text: a line repeated in a document is one sentence.
@@ -66,27 +69,25 @@ def candidates(index, question: str, query_vector: np.ndarray, hits: list[Hit], 
     best_rank: dict[int, int] = {}
     for rank, hit in enumerate(hits):
         for position in range(hit.passage.first_sentence, hit.passage.last_sentence + 1):
-            best_rank.setdefault(index.sentence_row(hit.passage.doc, position), rank)
+            best_rank.setdefault(backend.sentence_row(hit.passage.doc, position), rank)
     distinct: dict[str, int] = {}
-    for row in best_rank:
-        sentence = index.sentences[row]
-        distinct.setdefault(" ".join(index.text(sentence.doc, sentence.span).lower().split()), row)
+    sentences = {row: backend.sentence_at(row) for row in best_rank}
+    for row, sentence in sentences.items():
+        distinct.setdefault(" ".join(backend.text(sentence.doc, sentence.span).lower().split()), row)
     if not distinct:
         return []
     rows = np.fromiter(distinct.values(), dtype=np.int64)
-    texts = [index.text(index.sentences[r].doc, index.sentences[r].span) for r in rows.tolist()]
-    if index.sentence_vectors is not None:
-        dense = index.sentence_vectors[rows] @ query_vector
-    else:
-        dense = np.zeros(len(rows), dtype=np.float32)
+    texts = [backend.text(sentences[r].doc, sentences[r].span) for r in rows.tolist()]
+    vectors = backend.vectors_of_sentences(rows)
+    dense = vectors @ query_vector if vectors is not None else np.zeros(len(rows), dtype=np.float32)
     question_tokens = set(tokenize(question))
-    lexical = np.array([idf_overlap(question_tokens, set(tokenize(t)), index.lexical.idf) for t in texts])
+    lexical = np.array([idf_overlap(question_tokens, set(tokenize(t)), backend.idf) for t in texts])
     chosen = first_stage(dense, lexical, limit)
     return [
         Candidate(
             row=int(rows[i]),
-            doc=index.sentences[int(rows[i])].doc,
-            span=index.sentences[int(rows[i])].span,
+            doc=sentences[int(rows[i])].doc,
+            span=sentences[int(rows[i])].span,
             text=texts[i],
             dense=float(dense[i]),
             lexical=float(lexical[i]),
@@ -209,7 +210,7 @@ def matches(token: str, words: set[str]) -> bool:
 
 
 def matching_list_entries(
-    index, question: str, rated: list[Candidate], params: AnswerParameters = DEFAULT_PARAMETERS
+    backend: SearchBackend, question: str, rated: list[Candidate], params: AnswerParameters = DEFAULT_PARAMETERS
 ) -> list[Candidate]:
     """All entries of a list that share the question's distinctive name.
 
@@ -217,26 +218,24 @@ def matching_list_entries(
     ("46. Japan Uyghur Union") that holds one of the question's capitalised words, the answer is every
     entry of that list holding it. Only for questions asking for several things.
     """
-    if not rated or not asks_for_several(question) or not index.sentences[rated[0].row].is_list_item:
+    if not rated or not asks_for_several(question) or not backend.sentence_at(rated[0].row).is_list_item:
         return []
     best = rated[0]
     names = [t for w in re.findall(r"(?<!^)\b[A-Z][\w’'-]*", question.strip()) for t in tokenize(w)]
-    title = set(tokenize(index.documents[best.doc].title))
+    title = set(tokenize(backend.document(best.doc).title))
     words = set(tokenize(best.text))
     # the document's own subject ("China" in a letter about China) tells no entry apart
     keys = [t for t in names if matches(t, words) and not matches(t, title)]
     if not keys:
         return []
-    sentence = index.sentences[best.row]
-    start = index.sentence_rows[sentence.doc]
+    rows = backend.sentence_rows_of(best.doc)
     first = best.row
-    while first > start and index.sentences[first - 1].is_list_item and index.sentences[first - 1].doc == sentence.doc:
+    while first > rows.start and backend.sentence_at(first - 1).is_list_item:
         first -= 1
     entries: list[Candidate] = []
     row = first
-    while row < len(index.sentences) and index.sentences[row].doc == sentence.doc and index.sentences[row].is_list_item:
-        item = index.sentences[row]
-        text = index.text(item.doc, item.span)
+    while row < rows.stop and (item := backend.sentence_at(row)).is_list_item:
+        text = backend.text(item.doc, item.span)
         if any(matches(key, set(tokenize(text))) for key in keys):
             entries.append(replace(best, row=row, span=item.span, text=text))
         row += 1
@@ -246,16 +245,13 @@ def matching_list_entries(
     return entries[: params.max_list_entries]
 
 
-def passages_holding(index, sentences: list[Candidate]) -> list[Passage]:
+def passages_holding(backend: SearchBackend, sentences: list[Candidate]) -> list[Passage]:
     """The passages that contain the given sentences (one per sentence, first match)."""
     found: list[Passage] = []
     for s in sentences:
-        position = index.sentences[s.row].position
-        for passage in index.passages:
-            if passage.doc == s.doc and passage.first_sentence <= position <= passage.last_sentence:
-                if passage not in found:
-                    found.append(passage)
-                break
+        passage = backend.passage_holding(s.doc, backend.sentence_at(s.row).position)
+        if passage is not None and passage not in found:
+            found.append(passage)
     return found
 
 
@@ -275,7 +271,7 @@ def order_citations(merged: list[tuple[Span, str, float]], holds_answer) -> list
 
 
 def build_answer(
-    index,
+    backend: SearchBackend,
     reader: Reader,
     question: str,
     searched: str,
@@ -292,16 +288,16 @@ def build_answer(
     ``reader_question`` is what the reader reads (the question, with the conversation for a
     follow-up); ``across_sources``: the question asks how several sources see something.
     """
-    found = candidates(index, searched, query_vector, hits, params.candidates)
+    found = candidates(backend, searched, query_vector, hits, params.candidates)
     rated, no_answer = read(reader, reader_question, found)
-    reason = abstention_reason(searched, rated, no_answer, index.lexical.knows, params)
+    reason = abstention_reason(searched, rated, no_answer, backend.knows, params)
     abstained = reason is not None
     chosen = select_across_sources(rated, params) if across_sources else select_sentences(rated, params)
     if not abstained and chosen:
-        entries = matching_list_entries(index, question, rated, params)
+        entries = matching_list_entries(backend, question, rated, params)
         if entries:
             chosen = entries
-            hits = hits + [Hit(passage=p, score=0.0) for p in passages_holding(index, entries)]
+            hits = hits + [Hit(passage=p, score=0.0) for p in passages_holding(backend, entries)]
 
     # Citations: passages that hold an answer sentence first, then the rest by score.
     merged = merge_hits(hits)
@@ -315,7 +311,7 @@ def build_answer(
     top_score = max((e[2] for e in ordered), default=1.0) or 1.0
     citations: list[Citation] = []
     for n, (span, doc, score) in enumerate(ordered, 1):
-        document = index.documents[doc]
+        document = backend.document(doc)
         highlights = tuple(s for d, s in answer_spans if d == doc and span.contains(s))
         citations.append(
             Citation(
@@ -336,7 +332,7 @@ def build_answer(
         citation = next(c for c in citations if c.doc == s.doc and c.span.contains(s.span))
         sentences.append(
             AnswerSentence(
-                text=index.text(s.doc, s.span), citation=citation.n, doc=s.doc, span=s.span, score=s.probability
+                text=backend.text(s.doc, s.span), citation=citation.n, doc=s.doc, span=s.span, score=s.probability
             )
         )
     return Answer(
@@ -344,8 +340,8 @@ def build_answer(
         abstained=abstained,
         sentences=tuple(sentences),
         citations=tuple(citations),
-        index_id=index.id,
-        model=index.model,
+        index_id=backend.id,
+        model=backend.model,
         searched=searched,
         confidence=1.0 - no_answer,
         abstain_reason=reason,

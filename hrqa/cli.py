@@ -209,9 +209,18 @@ def cmd_eval(args: argparse.Namespace) -> int:
         from hrqa.engine import Engine
 
         engine = Engine.open(settings, build="stale")
-        report = evaluation.run_questions(engine, Path(args.questions))
+        articles = set(args.articles.split(",")) if args.articles else None
+        if args.validation:
+            from hrqa.reader_data import VALIDATION_ARTICLES
+
+            articles = set(VALIDATION_ARTICLES)
+        report = evaluation.run_questions(engine, Path(args.questions), articles=articles)
         if args.baselines:
-            report["baselines"] = evaluation.run_baselines(engine, Path(args.questions))
+            questions = evaluation.load_questions(Path(args.questions))
+            if any(evaluation.gold_spans(q) for q in questions):
+                report["baselines"] = evaluation.run_sentence_baselines(engine, Path(args.questions), articles=articles)
+            else:
+                report["baselines"] = evaluation.run_baselines(engine, Path(args.questions))
     print(json.dumps(report, indent=1, ensure_ascii=False) if args.json else evaluation.format_report(report))
     return 0
 
@@ -294,7 +303,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--baselines",
         action="store_true",
-        help="also measure dense-FAISS and bm25s over paragraphs on the same questions",
+        help="also measure, on the same questions: paragraphs by dense FAISS and bm25s (dev.jsonl format); "
+        "sentences by bm25s, MiniLM, their RRF, and the previous heuristic answer step (SQuAD-style files)",
+    )
+    p.add_argument("--articles", help="only questions of these articles (comma-separated file names)")
+    p.add_argument(
+        "--validation",
+        action="store_true",
+        help="only the squad2-dev articles the reader was not trained on (its validation split)",
     )
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_eval)

@@ -184,6 +184,17 @@ def reader_question(question: str, searched: str, history: Sequence[str]) -> str
     return question
 
 
+def _mention_line(text: str, mention) -> MentionLine:
+    """A mention with its line's text, and whether the line goes on beyond it on either side."""
+    start, end = mention.context.start, mention.context.end
+    line_start = text.rfind("\n", 0, start) + 1
+    line_end = text.find("\n", end)
+    line_end = len(text) if line_end < 0 else line_end
+    return MentionLine(
+        mention.doc, mention.span, mention.context, text[start:end], bool(text[line_start:start].strip()), end < line_end
+    )
+
+
 @dataclass(frozen=True)
 class Retrieved:
     query_vector: object
@@ -291,7 +302,7 @@ class Engine:
         retrieved = self.retrieve(searched, k, docs=docs, kinds=kinds, timings=timings, index=index)
         mark = time.perf_counter()
         result = answer_step.build_answer(
-            index,
+            self.backend_of(index),
             self.reader,
             question,
             searched,
@@ -457,7 +468,7 @@ class Engine:
             documents_searched=len(chosen),
             characters_searched=sum(infos[d].characters for d in chosen),
             counts=tuple((infos[d], n) for d, n in sorted(counts.items(), key=lambda kv: -kv[1])),
-            mentions=tuple(MentionLine(m.doc, m.span, m.context, backend.text(m.doc, m.context)) for m in shown),
+            mentions=tuple(_mention_line(backend.document(m.doc).text, m) for m in shown),
             total=len(found.mentions),
             index_id=index.id,
         )

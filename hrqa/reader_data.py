@@ -163,16 +163,16 @@ def engine_groups(engine, questions: list[dict], size: int, source: str, add_mis
     """
     from hrqa.answer import candidates
 
-    index = engine.index
+    backend = engine.backend
     groups = []
     for record in questions:
         retrieved = engine.retrieve(record["question"], 5)
-        found = candidates(index, record["question"], retrieved.query_vector, retrieved.hits, size)
+        found = candidates(backend, record["question"], retrieved.query_vector, retrieved.hits, size)
         spans = gold_spans(record)
         texts = [c.text for c in found]
         flags = [c.doc == record.get("doc") and any(c.span.contains(g) for g in spans) for c in found]
         if spans and not any(flags) and add_missing_gold:
-            gold = _sentence_holding(index, record["doc"], spans[0])
+            gold = _sentence_holding(backend, record["doc"], spans[0])
             if gold is None:
                 continue
             if len(texts) >= size:
@@ -184,16 +184,11 @@ def engine_groups(engine, questions: list[dict], size: int, source: str, add_mis
     return groups
 
 
-def _sentence_holding(index, doc: str, span: Span) -> str | None:
-    rows = index.sentence_rows.get(doc)
-    if rows is None:
-        return None
-    row = rows
-    while row < len(index.sentences) and index.sentences[row].doc == doc:
-        sentence = index.sentences[row]
+def _sentence_holding(backend, doc: str, span: Span) -> str | None:
+    for row in backend.sentence_rows_of(doc):
+        sentence = backend.sentence_at(row)
         if sentence.span.contains(span):
-            return index.text(doc, sentence.span)
-        row += 1
+            return backend.text(doc, sentence.span)
     return None
 
 
