@@ -191,7 +191,12 @@ def _mention_line(text: str, mention) -> MentionLine:
     line_end = text.find("\n", end)
     line_end = len(text) if line_end < 0 else line_end
     return MentionLine(
-        mention.doc, mention.span, mention.context, text[start:end], bool(text[line_start:start].strip()), end < line_end
+        mention.doc,
+        mention.span,
+        mention.context,
+        text[start:end],
+        bool(text[line_start:start].strip()),
+        end < line_end,
     )
 
 
@@ -499,4 +504,3 @@ class Engine:
                 "that was shared",
             )
         return SharedSpan(document, span, None if prefix else "the link carries no hash: the text was not checked")
-

@@ -235,6 +235,9 @@ class MentionLine:
     span: Span
     context: Span
     line: str
+    #: the line goes on before / after the context (it was clipped)
+    cut_before: bool = False
+    cut_after: bool = False
 
     def to_json(self) -> dict:
         return {
@@ -244,6 +247,8 @@ class MentionLine:
             "context_start": self.context.start,
             "context_end": self.context.end,
             "context": self.line,
+            "cut_before": self.cut_before,
+            "cut_after": self.cut_after,
         }
 
 

@@ -15,10 +15,12 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 import ipaddress
 import itertools
+import json
 import logging
 import sys
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -27,6 +29,7 @@ import gradio as gr
 from hrqa import uploads
 from hrqa.engine import Engine
 from hrqa.errors import HrqaError, IndexStaleError, SettingsError
+from hrqa.records import DocumentInfo, DocumentList, FindReport, SharedSpan
 from hrqa.settings import Settings
 from hrqa.store import BuildReport
 
@@ -169,9 +172,11 @@ def _relevance(score: float) -> str:
     )
 
 
-def _card(turn: int, citation: dict, selected: int | None) -> str:
+def _card(turn: int, citation: dict, selected: int | None, documents: dict | None = None) -> str:
     n = int(citation["n"])
     start = int(citation["start"])
+    info = (documents or {}).get(citation["doc"])
+    link = f" {share_link(citation['doc'], start, int(citation['end']), info['sha256'])}" if info else ""
     passage = marked_html(citation["passage"], start, _spans(citation.get("highlights", ())))
     chosen = " hrqa-selected" if selected == n else ""
     return (
@@ -179,7 +184,7 @@ def _card(turn: int, citation: dict, selected: int | None) -> str:
         f'<div class="hrqa-card-title"><span class="hrqa-n">[{n}]</span> {escape(citation["title"])}</div>'
         f'<div class="hrqa-meta">{_meta(citation)} {_relevance(citation["score"])}</div>'
         f'<blockquote class="hrqa-passage">{passage}</blockquote>'
-        f'<button class="hrqa-show" data-hrqa-turn="{turn}" data-hrqa-cite="{n}">Show in document</button>'
+        f'<button class="hrqa-show" data-hrqa-turn="{turn}" data-hrqa-cite="{n}">Show in document</button>{link}'
         "</div>"
     )
 
@@ -204,12 +209,13 @@ def sources_html(turns: Sequence[dict], turn: int, order: str = "relevance", sel
             '<div class="hrqa-abstained">The documents do not answer this question: these are the '
             "closest passages, and none of them answers it.</div>"
         )
-    head += "</div>"
+    documents = turns[turn].get("documents") or {}
+    head += copy_block(answer, documents) + "</div>"
     if not citations:
         return head + '<div class="hrqa-empty">No passage matched.</div>'
     publishers = list(dict.fromkeys(c.get("publisher") or "publisher unknown" for c in citations))
     if len(publishers) == 1:
-        return head + "".join(_card(turn, c, selected) for c in citations)
+        return head + "".join(_card(turn, c, selected, documents) for c in citations)
     groups: dict[str, list[dict]] = {p: [] for p in publishers}
     for c in citations:
         groups[c.get("publisher") or "publisher unknown"].append(c)
@@ -219,7 +225,7 @@ def sources_html(turns: Sequence[dict], turn: int, order: str = "relevance", sel
         body.append(
             f'<div class="hrqa-group"><div class="hrqa-group-head">{escape(publisher)} '
             f'<span class="hrqa-kind">({kinds})</span></div>'
-            + "".join(_card(turn, c, selected) for c in members)
+            + "".join(_card(turn, c, selected, documents) for c in members)
             + "</div>"
         )
     return head + "".join(body)
@@ -306,6 +312,241 @@ def report_html(report: BuildReport, saved: Sequence[str] = (), refused: Sequenc
     parts += [f'<div class="hrqa-warn">Not added: {escape(reason)}</div>' for reason in refused]
     parts += [f'<div class="hrqa-warn">{escape(w)}</div>' for w in report.warnings]
     return "".join(parts) + "</div>"
+
+
+# ----------------------------------------------------------------------------- the researcher's desk (issue 13)
+
+#: hex digits of a document's sha256 a shared link carries (64 bits: a changed document is caught)
+LINK_HASH_CHARS = 16
+#: mention lines the Find panel lists (the counts are always complete; the API takes its own limit)
+FIND_SHOWN = 300
+#: mentions the find API returns when the caller gives no limit (each carries its line, up to ~320 chars)
+FIND_API_LIMIT = 1000
+DOCUMENT_ORDERS = ("corpus order", "date", "publisher", "title")
+
+
+def share_query(doc: str, start: int, end: int, sha256: str) -> str:
+    """The query string of a shared link: document, span and the prefix of the document's hash."""
+    return "?" + urllib.parse.urlencode(
+        {"doc": doc, "start": int(start), "end": int(end), "h": sha256[:LINK_HASH_CHARS]}
+    )
+
+
+def share_link(doc: str, start: int, end: int, sha256: str) -> str:
+    """A "link" anchor that opens the app on this span in a new tab (to copy and share)."""
+    href = escape(share_query(doc, start, end, sha256))
+    return (
+        f'<a class="hrqa-link" href="{href}" target="_blank" rel="noopener" '
+        f'title="A link to this passage (opens in a new tab; copy it to share)">link</a>'
+    )
+
+
+def _info_meta(info: DocumentInfo) -> str:
+    parts = (info.date or "undated", info.publisher or "publisher unknown", info.kind or "kind unknown")
+    return " · ".join(escape(p) for p in parts)
+
+
+FIND_PLACEHOLDER = (
+    '<div class="hrqa-empty">Type a word or phrase to list every mention of it in the documents (within '
+    "the filters below), with counts per document. Click a mention to read it in its document.</div>"
+)
+
+
+def find_html(report: FindReport, shown: int = FIND_SHOWN) -> str:
+    """Counts per document, then every mention as its line with the term highlighted; each line opens
+    the document at that place, and carries a shareable link."""
+    summary = f'<div class="hrqa-find-summary">{escape(report.summary()[0].upper() + report.summary()[1:])}</div>'
+    if not report.total:
+        return f'<div class="hrqa-find hrqa-find-none">{summary}</div>'
+    rows = "".join(
+        f'<tr class="hrqa-count"><td class="hrqa-count-n">{count}</td><td><span class="hrqa-count-title">'
+        f'{escape(info.title)}</span><div class="hrqa-meta">{_info_meta(info)} · <code>{escape(info.id)}</code>'
+        f"</div></td></tr>"
+        for info, count in report.counts
+    )
+    hashes = {info.id: info.sha256 for info, _ in report.counts}
+    titles = {info.id: info.title for info, _ in report.counts}
+    lines = []
+    for m in report.mentions[:shown]:
+        line = marked_html(m.line, m.context.start, [(m.span.start, m.span.end)])
+        line = ("… " if m.cut_before else "") + line + (" …" if m.cut_after else "")
+        lines.append(
+            f'<li class="hrqa-mention" data-hrqa-open="{escape(m.doc)}" data-hrqa-start="{m.span.start}" '
+            f'data-hrqa-end="{m.span.end}" data-hrqa-hash="{escape(hashes[m.doc][:LINK_HASH_CHARS])}" '
+            f'title="Open the document at this mention">'
+            f'<span class="hrqa-mention-doc">{escape(titles[m.doc])}</span> '
+            f'<span class="hrqa-mention-line">{line}</span> {share_link(m.doc, m.span.start, m.span.end, hashes[m.doc])}'
+            "</li>"
+        )
+    tail = ""
+    if report.total > len(lines):
+        tail = f'<div class="hrqa-empty">… and {report.total - len(lines)} more mentions, not listed here.</div>'
+    return (
+        f'<div class="hrqa-find">{summary}<table class="hrqa-counts">{rows}</table>'
+        f'<ol class="hrqa-mentions">{"".join(lines)}</ol>{tail}</div>'
+    )
+
+
+def sorted_documents(documents: Sequence[DocumentInfo], order: str) -> list[DocumentInfo]:
+    """The documents view's orders: by date (newest first, undated last), publisher, title, or as indexed."""
+    if order == "date":
+        dated = sorted((d for d in documents if d.date), key=lambda d: d.date, reverse=True)
+        return dated + [d for d in documents if not d.date]
+    if order == "publisher":  # documents without a publisher last
+        return sorted(
+            documents, key=lambda d: (d.publisher is None, (d.publisher or "").casefold(), d.title.casefold())
+        )
+    if order == "title":
+        return sorted(documents, key=lambda d: d.title.casefold())
+    return list(documents)
+
+
+def documents_html(listing: DocumentList, order: str = "corpus order") -> str:
+    """Every indexed document with its catalog provenance, size and passages; each opens in the viewer."""
+    documents = sorted_documents(listing.documents, order)
+    head = (
+        f'<div class="hrqa-docs-head">{len(documents)} documents · index <code>{escape(listing.index_id)}</code> · '
+        f"model {escape(listing.model)} · built {escape(listing.built_at)}</div>"
+    )
+    rows = []
+    for d in documents:
+        url = (
+            f'<a class="hrqa-url" href="{escape(d.url)}" target="_blank" rel="noopener noreferrer">{escape(d.url)}</a>'
+            if d.url and d.url.lower().startswith(("https://", "http://"))
+            else escape(d.url or "no URL in the catalog")
+        )
+        rows.append(
+            f'<div class="hrqa-doc-row"><div class="hrqa-doc-row-title">{escape(d.title)} '
+            f'<button class="hrqa-show" data-hrqa-open="{escape(d.id)}">Open</button></div>'
+            f'<div class="hrqa-meta"><span class="hrqa-doc-date">{escape(d.date or "undated")}</span> · '
+            f'<span class="hrqa-doc-publisher">{escape(d.publisher or "publisher unknown")}</span> · '
+            f'<span class="hrqa-doc-kind">{escape(d.kind or "kind unknown")}</span></div>'
+            f'<div class="hrqa-meta"><code class="hrqa-doc-id">{escape(d.id)}</code> · '
+            f'<span class="hrqa-doc-url">{url}</span> · <span class="hrqa-doc-size">{d.characters:,} characters'
+            f'</span> · <span class="hrqa-doc-passages">{d.passages} passages</span></div></div>'
+        )
+    return f'{head}<div class="hrqa-docs">{"".join(rows)}</div>'
+
+
+def span_html(target: SharedSpan, note: str = "") -> str:
+    """A document opened at a span (a shared link, a mention): the span highlighted and scrolled to, or,
+    when the document changed since, a warning and no highlight."""
+    document = target.document
+    meta = " · ".join(
+        escape(p)
+        for p in (
+            document.date or "undated",
+            document.publisher or "publisher unknown",
+            document.kind or "kind unknown",
+        )
+    )
+    head = (
+        f'<div class="hrqa-doc-head"><div class="hrqa-doc-title">{escape(document.title)}</div>'
+        f'<div class="hrqa-meta">{meta} · <code>{escape(document.id)}</code></div>'
+    )
+    marks: list[tuple[int, int]] = []
+    focus = None
+    if target.span is None:
+        head += f'<div class="hrqa-doc-note hrqa-link-warning">⚠️ Not highlighted: {escape(target.problem)}.</div>'
+    else:
+        focus = (target.span.start, target.span.end)
+        marks = [focus]
+        text = f"{note} " if note else ""
+        text += f"Characters {target.span.start:,}–{target.span.end:,} are highlighted below"
+        text += f" ({target.problem})." if target.problem else "."
+        head += f'<div class="hrqa-doc-note">{escape(text)}</div>'
+    head += "</div>"
+    return f'{head}<div class="hrqa-doc-text">{marked_html(document.text, 0, marks, focus)}</div>'
+
+
+def _reference(n: int, citation: dict, info: dict | None) -> str:
+    parts = [
+        citation["title"],
+        f"{citation.get('publisher') or 'publisher unknown'}, {citation.get('date') or 'undated'}",
+        citation.get("kind") or "kind unknown",
+    ]
+    if info and info.get("url"):
+        parts.append(info["url"])
+    return (
+        f"[{n}] "
+        + ". ".join(parts)
+        + f". Document {citation['doc']}, characters {citation['start']}–{citation['end']}."
+    )
+
+
+def citations_text(answer: dict, documents: dict | None = None) -> str:
+    """The text "Copy with citations" copies: each quoted sentence, verbatim, with its reference number and offsets,
+    then the numbered references (title, publisher, date, kind, URL where the catalog has one, document
+    id and the passage's offsets) and the index they come from."""
+    documents = documents or {}
+    if answer["abstained"]:
+        return ""
+    quotes = [f"“{s['text']}” [{s['citation']}] (characters {s['start']}–{s['end']})" for s in answer["answer"]]
+    used = list(dict.fromkeys(s["citation"] for s in answer["answer"]))
+    by_number = {c["n"]: c for c in answer["citations"]}
+    references = [_reference(n, by_number[n], documents.get(by_number[n]["doc"])) for n in used]
+    index = answer.get("index") or {}
+    source = f"Quoted by hrqa from index {index.get('id', '?')} (model {index.get('model', '?')})."
+    return "\n\n".join(["\n".join(quotes), "\n".join(references), source])
+
+
+def copy_block(answer: dict, documents: dict | None = None) -> str:
+    """The "Copy with citations" button and the text it copies (kept in the page, never interpreted)."""
+    text = citations_text(answer, documents)
+    if not text:
+        return ""
+    return (
+        '<div class="hrqa-copy"><button class="hrqa-show" data-hrqa-copy="1" title="Copy the quoted sentences '
+        'with numbered references">Copy with citations</button> <span class="hrqa-copied"></span>'
+        f'<textarea class="hrqa-copy-text" hidden readonly>{escape(text)}</textarea></div>'
+    )
+
+
+def conversation_json(turns: Sequence[dict], index: dict | None = None) -> dict:
+    """The conversation for export: each answer's JSON contract, and the index id and model that served it."""
+    return {
+        "hrqa": "conversation",
+        "index": dict(index or {}),
+        "turns": [{"question": t["question"], "answer": t.get("answer"), "notice": t.get("notice")} for t in turns],
+    }
+
+
+def conversation_markdown(turns: Sequence[dict], index: dict | None = None) -> str:
+    """The conversation as Markdown: each question, its quoted answer and its references."""
+    index = index or {}
+    lines = [
+        "# hrqa conversation",
+        "",
+        f"Index {index.get('id', '?')} · model {index.get('model', '?')} · built {index.get('built_at', '?')}",
+    ]
+    for number, turn in enumerate(turns, 1):
+        lines += ["", f"## {number}. {one_line(turn['question'])}", ""]
+        answer = turn.get("answer")
+        if answer is None:
+            lines.append(f"No answer: {turn.get('notice') or 'no answer'}")
+        elif answer["abstained"]:
+            reason = f" ({answer['abstain_reason']})" if answer.get("abstain_reason") else ""
+            lines.append(f"The documents do not answer this question.{reason}")
+        else:
+            for block in citations_text(answer, turn.get("documents")).split("\n\n"):
+                lines += [f"> {line}" if block.startswith("“") else line for line in block.split("\n")]
+                lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def export_html(turns: Sequence[dict], index: dict | None = None) -> str:
+    """The "Export conversation" buttons: two buttons that download the conversation as Markdown and as JSON."""
+    if not turns:
+        return '<div class="hrqa-empty hrqa-export-empty">Export the conversation once a question is answered.</div>'
+    markdown = conversation_markdown(turns, index)
+    data = json.dumps(conversation_json(turns, index), ensure_ascii=False, indent=1)
+    return (
+        '<div class="hrqa-export">Export conversation: '
+        '<button class="hrqa-show" data-hrqa-export="md">Markdown</button> '
+        '<button class="hrqa-show" data-hrqa-export="json">JSON</button>'
+        f'<textarea class="hrqa-export-md" hidden readonly>{escape(markdown)}</textarea>'
+        f'<textarea class="hrqa-export-json" hidden readonly>{escape(data)}</textarea></div>'
+    )
 
 
 # ----------------------------------------------------------------------------- the served engine
@@ -502,6 +743,33 @@ class Service:
         kinds = sorted({d.kind or "unknown" for d in documents.values()})
         return docs, kinds
 
+    # -- the researcher's desk (issue 13): what the engine says, passed on
+
+    def find(
+        self, term: str, docs: Sequence[str] | None = None, kinds: Sequence[str] | None = None, limit: int | None = None
+    ) -> FindReport:
+        return self.require_engine().every_mention(term, docs=docs or None, kinds=kinds or None, limit=limit)
+
+    def documents(self) -> DocumentList:
+        return self.require_engine().documents()
+
+    def shared_span(self, doc: str, start: object, end: object, sha256_prefix: str | None) -> SharedSpan:
+        return self.require_engine().shared_span(doc, start, end, sha256_prefix)
+
+    def cited_documents(self, answer: dict) -> dict[str, dict]:
+        """Catalog entries (URL, hash) of the documents an answer cites, for its references and links."""
+        engine = self.require_engine()
+        infos = {d.id: d for d in engine.documents().documents}
+        return {c["doc"]: infos[c["doc"]].to_json() for c in answer["citations"] if c["doc"] in infos}
+
+    def index_info(self) -> dict:
+        """The served index's id, model and build time (what an export names), or {} when none."""
+        engine = self.engine
+        if engine is None:
+            return {}
+        listing = engine.documents()
+        return {"id": listing.index_id, "model": listing.model, "built_at": listing.built_at}
+
 
 # ----------------------------------------------------------------------------- the page
 
@@ -545,6 +813,25 @@ mark { background: #fde047; color: #111; padding: 0 1px; }
 .hrqa-ok { color: #15803d; font-size: 0.9em; }
 .hrqa-notice.hrqa-error { color: #b91c1c; }
 a.hrqa-cite { text-decoration: none; font-weight: 600; cursor: pointer; color: #2563eb !important; }
+.hrqa-find-summary { font-weight: 600; margin: 4px 0 6px; }
+.hrqa-counts { border-collapse: collapse; margin-bottom: 8px; width: 100%; }
+.hrqa-counts td { border: none; border-bottom: 1px solid rgba(128,128,128,0.25); padding: 4px 6px; }
+.hrqa-count-n { font-weight: 600; text-align: right; width: 3em; }
+.hrqa-count-title { font-weight: 600; }
+.hrqa-mentions { padding-left: 1.6em; margin: 0; }
+.hrqa-mention { cursor: pointer; padding: 3px 4px; border-radius: 4px; }
+.hrqa-mention:hover { background: rgba(37, 99, 235, 0.08); }
+.hrqa-mention-doc { display: block; font-size: 0.8em; opacity: 0.7; }
+a.hrqa-link { font-size: 0.8em; margin-left: 6px; color: #2563eb !important; }
+.hrqa-docs-head { font-size: 0.9em; margin: 4px 0 8px; }
+.hrqa-doc-row { border: 1px solid rgba(128,128,128,0.35); border-radius: 6px; padding: 6px 10px; margin: 6px 0; }
+.hrqa-doc-row-title { font-weight: 600; }
+.hrqa-doc-row .hrqa-show { margin-left: 6px; font-weight: 400; }
+.hrqa-link-warning { color: #b45309; font-weight: 600; }
+.hrqa-copy { font-weight: 400; margin-top: 4px; }
+.hrqa-copy-text { width: 100%; min-height: 8em; font-size: 0.85em; }
+.hrqa-copied { font-size: 0.85em; opacity: 0.8; }
+.hrqa-export { font-size: 0.9em; }
 """
 
 # The sources panel relays two kinds of click to the server as its own "click" event with the turn
@@ -580,6 +867,61 @@ watch('value', () => {
 });
 """
 
+# The Find and Documents panels relay a click on a mention or an "Open" button as their own "click"
+# event with the document id (and the mention's span and hash); the server refuses ids it has not
+# indexed. A click on a "link" anchor is left to the browser (it opens the shared link in a new tab).
+OPEN_JS = """
+element.addEventListener('click', (event) => {
+  if (event.target.closest('a')) return;
+  const item = event.target.closest('[data-hrqa-open]');
+  if (!item) return;
+  event.preventDefault();
+  const d = item.dataset;
+  trigger('click', {doc: d.hrqaOpen, start: d.hrqaStart ?? null, end: d.hrqaEnd ?? null, hash: d.hrqaHash ?? null});
+});
+"""
+
+# "Copy with citations" (in the sources panel) and "Export conversation": the text is already in the
+# page, in a hidden textarea the server filled (escaped); the click copies it, or downloads it as a file.
+COPY_JS = """
+element.addEventListener('click', async (event) => {
+  const button = event.target.closest('[data-hrqa-copy]');
+  if (!button) return;
+  event.preventDefault();
+  const block = button.closest('.hrqa-copy');
+  const text = block.querySelector('.hrqa-copy-text').value;
+  const said = block.querySelector('.hrqa-copied');
+  try {
+    await navigator.clipboard.writeText(text);
+    said.textContent = 'Copied.';
+  } catch (error) {
+    said.textContent = 'The browser refused the clipboard; the text is shown below to copy by hand.';
+    const area = block.querySelector('.hrqa-copy-text');
+    area.hidden = false;
+    area.select();
+  }
+});
+"""
+
+EXPORT_JS = """
+element.addEventListener('click', (event) => {
+  const button = event.target.closest('[data-hrqa-export]');
+  if (!button) return;
+  event.preventDefault();
+  const kind = button.dataset.hrqaExport;
+  const text = element.querySelector('.hrqa-export-' + kind).value;
+  const type = kind === 'json' ? 'application/json' : 'text/markdown';
+  const url = URL.createObjectURL(new Blob([text], {type: type + ';charset=utf-8'}));
+  const link = document.createElement('a');
+  link.href = url;
+  link.download = 'hrqa-conversation.' + kind;
+  document.body.appendChild(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10000);
+});
+"""
+
 
 def _box(inner: str) -> str:
     return f'<div class="hrqa-box">{inner}</div>'
@@ -595,6 +937,7 @@ def build_app(service: Service) -> gr.Blocks:
         turn: dict = {"question": str(question or "")}
         try:
             turn["answer"] = service.ask(turn["question"], history=history, docs=docs, kinds=kinds)
+            turn["documents"] = service.cited_documents(turn["answer"])  # URL and hash: references, links
         except HrqaError as error:
             turn["answer"], turn["notice"] = None, str(error)
         except Exception as error:  # a chat message, not a traceback; the log keeps it
@@ -678,6 +1021,48 @@ def build_app(service: Service) -> gr.Blocks:
             )
         return report_html(report, saved, refused), None, notice_html(service.status_line())
 
+    # ---- the researcher's desk (issue 13): every mention, the documents, exports, shared links
+    def on_find(term: str, docs: list[str] | None, kinds: list[str] | None):
+        try:
+            return _box(find_html(service.find(str(term or ""), docs, kinds)))
+        except HrqaError as error:
+            return _box(notice_html(str(error), "error"))
+
+    def on_open_at(event: gr.EventData):
+        """A mention (document, span, hash) or an "Open" button (document) clicked in Find or Documents."""
+        data = getattr(event, "_data", None) or {}
+        doc = data.get("doc")
+        if not isinstance(doc, str):
+            return gr.skip()
+        try:
+            if data.get("start") is None:
+                return _box(document_html(service.require_engine().document(doc)))
+            target = service.shared_span(doc, data.get("start"), data.get("end"), data.get("hash"))
+            return _box(span_html(target, "A mention is highlighted."))
+        except HrqaError as error:
+            return _box(notice_html(str(error), "error"))
+
+    def on_documents(order: str):
+        try:
+            return _box(documents_html(service.documents(), order))
+        except HrqaError as error:
+            return _box(notice_html(str(error), "error"))
+
+    def on_export(turns: list[dict]):
+        return export_html(turns or [], service.index_info())
+
+    def on_link(request: gr.Request):
+        """Opening the app with ?doc=&start=&end=&h=: that document, with the span highlighted, or a
+        warning when the document changed since the link was made."""
+        query = dict(getattr(request, "query_params", None) or {})
+        if "doc" not in query:
+            return gr.skip()
+        try:
+            target = service.shared_span(query["doc"], query.get("start"), query.get("end"), query.get("h"))
+            return _box(span_html(target, "Shared link:"))
+        except HrqaError as error:
+            return _box(notice_html(f"The shared link cannot be opened: {error}", "error"))
+
     # ---- the API (gradio_client): the JSON contract, not HTML
     def api_ask(
         question: str,
@@ -714,6 +1099,21 @@ def build_app(service: Service) -> gr.Blocks:
             raise gr.Error(str(error)) from None
         return {"id": d.id, "title": d.title, "date": d.date, "publisher": d.publisher, "kind": d.kind, "text": d.text}
 
+    def api_find(term: str, docs: list[str] | None = None, kinds: list[str] | None = None, limit: int = 0) -> dict:
+        """Every mention of a word or phrase: counts per document (with catalog fields), each mention with
+        its line, and what was searched. limit=0 means the first 1000 mentions (counts are complete)."""
+        try:
+            return service.find(term, docs or None, kinds or None, limit or FIND_API_LIMIT).to_json()
+        except HrqaError as error:
+            raise gr.Error(str(error)) from None
+
+    def api_documents() -> dict:
+        """Every indexed document with its catalog provenance, size and passages, and the index it is in."""
+        try:
+            return service.documents().to_json()
+        except HrqaError as error:
+            raise gr.Error(str(error)) from None
+
     ask_events = {"concurrency_limit": ASK_CONCURRENCY, "concurrency_id": "ask"}
     rebuild_events = {"concurrency_limit": REBUILD_CONCURRENCY, "concurrency_id": "rebuild"}
     view_events = {"concurrency_limit": VIEW_CONCURRENCY, "concurrency_id": "view"}
@@ -734,27 +1134,54 @@ def build_app(service: Service) -> gr.Blocks:
         status = gr.HTML(notice_html("Starting…"), elem_id="hrqa-status", js_on_load=None)
         with gr.Row(equal_height=False):
             with gr.Column(scale=5):
-                chat = gr.Chatbot(
-                    label="Conversation",
-                    elem_id="hrqa-chat",
-                    height=430,
-                    latex_delimiters=[],
-                    feedback_options=None,
-                    buttons=["copy"],
-                    placeholder="Ask a question about the documents, or try an example below.",
-                )
-                with gr.Row():
-                    question = gr.Textbox(
-                        show_label=False,
-                        placeholder="Ask a question about the documents",
-                        elem_id="hrqa-question",
-                        scale=6,
-                        max_lines=4,
-                        autofocus=True,
-                    )
-                    ask = gr.Button("Ask", variant="primary", elem_id="hrqa-ask", scale=1, min_width=80)
-                with gr.Row(elem_id="hrqa-examples"):
-                    examples = [gr.Button(q, size="sm", variant="secondary", min_width=120) for q in EXAMPLE_QUESTIONS]
+                with gr.Tabs(elem_id="hrqa-tabs"):
+                    with gr.Tab("Ask", id="ask", elem_id="hrqa-tab-ask"):
+                        chat = gr.Chatbot(
+                            label="Conversation",
+                            elem_id="hrqa-chat",
+                            height=430,
+                            latex_delimiters=[],
+                            feedback_options=None,
+                            buttons=["copy"],
+                            placeholder="Ask a question about the documents, or try an example below.",
+                        )
+                        with gr.Row():
+                            question = gr.Textbox(
+                                show_label=False,
+                                placeholder="Ask a question about the documents",
+                                elem_id="hrqa-question",
+                                scale=6,
+                                max_lines=4,
+                                autofocus=True,
+                            )
+                            ask = gr.Button("Ask", variant="primary", elem_id="hrqa-ask", scale=1, min_width=80)
+                        with gr.Row(elem_id="hrqa-examples"):
+                            examples = [
+                                gr.Button(q, size="sm", variant="secondary", min_width=120) for q in EXAMPLE_QUESTIONS
+                            ]
+                        with gr.Row():
+                            new_chat = gr.Button("New conversation", size="sm", variant="secondary", scale=0)
+                            export = gr.HTML(export_html([]), elem_id="hrqa-export", js_on_load=EXPORT_JS, min_height=0)
+                    with gr.Tab("Find every mention", id="find", elem_id="hrqa-tab-find"):
+                        with gr.Row():
+                            find_term = gr.Textbox(
+                                show_label=False,
+                                placeholder="A word or phrase, e.g. Japan",
+                                elem_id="hrqa-find-term",
+                                scale=6,
+                                max_lines=1,
+                            )
+                            find = gr.Button("Find", variant="primary", elem_id="hrqa-find", scale=1, min_width=80)
+                        find_results = gr.HTML(_box(FIND_PLACEHOLDER), elem_id="hrqa-find-results", js_on_load=OPEN_JS)
+                    with gr.Tab("Documents", id="documents", elem_id="hrqa-tab-documents") as documents_tab:
+                        documents_order = gr.Radio(
+                            list(DOCUMENT_ORDERS), value="corpus order", label="Order by", elem_id="hrqa-docs-order"
+                        )
+                        documents_view = gr.HTML(
+                            _box('<div class="hrqa-empty">Loading the list of documents…</div>'),
+                            elem_id="hrqa-documents",
+                            js_on_load=OPEN_JS,
+                        )
                 with gr.Accordion("Filters: only some documents or kinds of source", open=False):
                     docs_filter = gr.Dropdown(
                         label="Only these documents", choices=[], multiselect=True, elem_id="hrqa-docs-filter"
@@ -762,7 +1189,6 @@ def build_app(service: Service) -> gr.Blocks:
                     kinds_filter = gr.Dropdown(
                         label="Only these kinds of source", choices=[], multiselect=True, elem_id="hrqa-kinds-filter"
                     )
-                new_chat = gr.Button("New conversation", size="sm", variant="secondary")
                 with gr.Accordion("Index: rebuild embeddings, add documents", open=False):
                     rebuild = gr.Button("Rebuild embeddings", elem_id="hrqa-rebuild")
                     report = gr.HTML("", elem_id="hrqa-report", js_on_load=None, min_height=110)
@@ -778,7 +1204,7 @@ def build_app(service: Service) -> gr.Blocks:
                 order = gr.Radio(
                     ["relevance", "document date"], value="relevance", label="Order sources by", elem_id="hrqa-order"
                 )
-                sources = gr.HTML(_box(sources_html([], -1)), elem_id="hrqa-sources", js_on_load=SOURCES_JS)
+                sources = gr.HTML(_box(sources_html([], -1)), elem_id="hrqa-sources", js_on_load=SOURCES_JS + COPY_JS)
                 document = gr.HTML(_box(DOCUMENT_PLACEHOLDER), elem_id="hrqa-document", js_on_load=DOCUMENT_JS)
         timer = gr.Timer(STATUS_REFRESH_SECONDS)
 
@@ -835,8 +1261,26 @@ def build_app(service: Service) -> gr.Blocks:
                 queue=False,
                 show_progress="hidden",
             )
+        # the researcher's desk (issue 13)
+        for trigger in (find.click, find_term.submit):
+            trigger(
+                on_find,
+                [find_term, docs_filter, kinds_filter],
+                [find_results],
+                api_visibility="private",
+                show_progress_on=[find_results],
+                **view_events,
+            )
+        for panel in (find_results, documents_view):
+            panel.click(on_open_at, None, [document], api_visibility="private", show_progress="hidden", **view_events)
+        for trigger in (documents_tab.select, documents_order.change):
+            trigger(on_documents, [documents_order], [documents_view], api_visibility="private", show_progress="hidden")
+        turns.change(on_export, [turns], [export], api_visibility="private", show_progress="hidden", **view_events)
+        demo.load(on_link, None, [document], api_visibility="private", show_progress="hidden", **view_events)
 
         gr.api(api_ask, api_name="ask", **ask_events)
+        gr.api(api_find, api_name="find", **view_events)
+        gr.api(api_documents, api_name="documents", **view_events)
         gr.api(api_rebuild, api_name="rebuild", **rebuild_events)
         gr.api(api_status, api_name="status", queue=False)
         gr.api(api_document, api_name="document", **view_events)
