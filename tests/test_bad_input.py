@@ -294,7 +294,8 @@ def test_damaged_pdfs_never_break_reading(tmp_path: Path) -> None:
         result = corpus_module.read_corpus(folder)
         assert "river.txt" in {d.id for d in result.documents}
         read = "damaged.pdf" in {d.id for d in result.documents}
-        warned = [w for w in result.warnings if w.path == "damaged.pdf"]
+        # a read file may also carry pypdf's complaints (issue 14); a skipped one always says why
+        warned = [w for w in result.warnings if w.path == "damaged.pdf" and w.skipped]
         assert read != bool(warned), (number, warned)
 
 
