@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -216,6 +217,86 @@ def test_status_reports_the_served_index(client):
 
     assert status["ready"] is True
     assert "5 documents" in status["line"]
+
+
+# ----------------------------------------------------------------------------- the researcher's desk (issue 13)
+
+
+def test_find_returns_counts_every_mention_and_the_searched_scope(app, client, real_engine):
+    result = client.predict("Japan", api_name="/find")
+
+    assert result == real_engine.every_mention("Japan", limit=1000).to_json()  # what the engine says, as JSON
+    assert result["documents_searched"] == 5
+    assert result["total"] == sum(c["mentions"] for c in result["counts"]) == len(result["mentions"]) > 0
+    assert result["counts"][0]["id"] == "004_6fc4feaa17a14d90.txt"
+    assert result["counts"][0]["publisher"] == "FORUM-ASIA (joint open letter of 321 organisations)"
+    for mention in result["mentions"]:
+        text = (app.corpus / mention["doc"]).read_text(encoding="utf-8")
+        assert text[mention["start"] : mention["end"]] == "Japan"
+        assert text[mention["context_start"] : mention["context_end"]] == mention["context"]
+
+
+def test_find_keeps_to_the_filters_and_the_limit(client):
+    only = client.predict("Japan", [ASEM_DOC, "000_64fb9a0533498b8d.txt"], None, api_name="/find")
+    assert only["documents_searched"] == 2
+    assert {c["id"] for c in only["counts"]} == {"000_64fb9a0533498b8d.txt"}
+
+    ngo = client.predict("Japan", None, ["NGO"], api_name="/find")
+    assert ngo["documents_searched"] == 2 and {c["kind"] for c in ngo["counts"]} == {"NGO"}
+
+    limited = client.predict("Japan", None, None, 2, api_name="/find")
+    assert len(limited["mentions"]) == 2 and limited["total"] > 2
+
+
+def test_find_of_an_absent_word_says_what_was_searched(client):
+    result = client.predict("Zanzibar", api_name="/find")
+
+    characters = result["characters_searched"]
+    assert result["total"] == 0 and result["counts"] == [] and result["mentions"] == []
+    assert result["summary"] == f"searched 5 documents, {characters:,} characters: no mention of “Zanzibar”"
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("   ",), "the search term is empty"),
+        (("Japan", ["../seeds/catalog.toml"]), "no indexed document"),
+        (("Japan", None, ["poetry"]), "no indexed document is of kind 'poetry'"),
+        (("Japan", None, None, -3), "limit must be a whole number"),
+    ],
+)
+def test_find_refuses_bad_arguments_with_their_reason(client, args, message):
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError, match=message):
+        client.predict(*args, api_name="/find")
+
+
+def test_documents_lists_every_seed_with_its_catalog_provenance(app, client):
+    import tomllib
+
+    catalog = tomllib.loads((SEEDS / "catalog.toml").read_text(encoding="utf-8"))
+    result = client.predict(api_name="/documents")
+    status = client.predict(api_name="/status")
+
+    assert result["index"]["id"] == status["index"]
+    assert result["index"]["model"] and result["index"]["built_at"]
+    assert [d["id"] for d in result["documents"]] == sorted(catalog)
+    for document in result["documents"]:
+        entry = catalog[document["id"]]
+        assert {k: document[k] for k in ("title", "publisher", "kind")} == {
+            k: entry[k] for k in ("title", "publisher", "kind")
+        }
+        assert document["date"] == entry.get("date")
+        assert document["url"] is None
+        assert document["passages"] >= 1
+        assert document["sha256"] == hashlib.sha256((app.corpus / document["id"]).read_bytes()).hexdigest()
+        served = client.predict(document["id"], api_name="/document")
+        assert document["characters"] == len(served["text"])
+    assert f"{sum(d['passages'] for d in result['documents'])} passages" in status["line"]
+
+
+# (runs last: it adds a document to this module's corpus)
 
 
 def test_questions_asked_during_a_rebuild_are_answered_from_the_old_index(app, client):

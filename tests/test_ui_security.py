@@ -14,7 +14,7 @@ import pytest
 
 from hrqa import ui, uploads
 from hrqa.errors import SettingsError
-from hrqa.records import Document
+from hrqa.records import Document, DocumentInfo, DocumentList, FindReport, MentionLine, SharedSpan, Span
 from hrqa.settings import Settings
 from tests.test_ui_api import ROOT, SEEDS, AppServer
 
@@ -134,6 +134,80 @@ def test_document_view_does_not_highlight_a_passage_that_no_longer_matches():
     markup = ui.document_html(document, citation)
 
     assert "<mark>" not in markup and "changed since the answer" in markup
+
+
+def _hostile_info(doc: str = 'h"><script>alert(9)</script>.txt', url: str | None = None) -> DocumentInfo:
+    return DocumentInfo(
+        id=doc,
+        title=f"Title {PAYLOADS[0]}",
+        date="<b>2024</b>",
+        publisher=PAYLOADS[1],
+        kind="<svg onload=alert(3)>",
+        url=url,
+        sha256="ab" * 32,
+        characters=120,
+        passages=2,
+    )
+
+
+@pytest.mark.parametrize(
+    "url", [None, "javascript:alert(10)", 'https://example.org/"><script>alert(11)</script>', "data:text/html,<b>x"]
+)
+def test_find_documents_and_link_views_contain_no_markup_from_the_data(url):
+    import html
+
+    info = _hostile_info(url=url)
+    line = f"The Lantern Protocol {PAYLOADS[0]} was signed {PAYLOADS[1]} [x](javascript:alert(12)) ${{alert(13)}}"
+    start = line.index("Lantern")
+    mention = MentionLine(info.id, Span(40 + start, 40 + start + 7), Span(40, 40 + len(line)), line, True, True)
+    report = FindReport(f"Lantern {PAYLOADS[0]}", 1, 120, ((info, 1),), (mention,), 1, "i")
+    empty = FindReport(PAYLOADS[1], 1, 120, (), (), 0, "i")
+    listing = DocumentList("<i>index</i>", PAYLOADS[0], PAYLOADS[1], (info,))
+    document = Document(id=info.id, text=" " * 40 + line, sha256=info.sha256, title=info.title, kind=info.kind)
+    answer = _hostile_answer()
+    turns = [{"question": answer["question"], "answer": answer, "documents": {"h.txt": info.to_json()}}]
+
+    views = [
+        ui.find_html(report),
+        ui.find_html(empty),
+        *(ui.documents_html(listing, order) for order in ui.DOCUMENT_ORDERS),
+        ui.span_html(SharedSpan(document, mention.span)),
+        ui.span_html(SharedSpan(document, None, f"changed {PAYLOADS[0]}")),
+        ui.sources_html(turns, 0),
+        ui.copy_block(answer, turns[0]["documents"]),
+        ui.export_html(turns, {"id": PAYLOADS[0], "model": PAYLOADS[1]}),
+        ui.share_link(info.id, 1, 2, info.sha256),
+    ]
+    for markup in views:
+        _assert_inert(markup)
+    # shown as the characters they are: the page's text holds each payload
+    text = html.unescape(ui.find_html(report))
+    assert PAYLOADS[0] in text and "[x](javascript:alert(12))" in text and info.title in text
+    assert info.title in html.unescape(ui.documents_html(listing)) and PAYLOADS[1] in html.unescape(
+        views[-1] + views[2]
+    )
+    assert "<mark>Lantern</mark>" in ui.find_html(report)
+    if url is not None and not url.startswith("https://"):  # only a web address becomes a link
+        assert "hrqa-url" not in views[2]
+
+
+def test_copy_and_export_keep_hostile_text_verbatim_inside_the_page():
+    import html
+    import json
+
+    answer = _hostile_answer()
+    turns = [{"question": "</textarea><script>alert(14)</script>", "answer": answer}]
+    copied = ui.citations_text(answer)
+    block = ui.copy_block(answer)
+    exported = ui.export_html(turns, {"id": "i", "model": "m"})
+
+    assert block.count("</textarea>") == 1 and exported.count("</textarea>") == 2  # never closed early
+    assert html.unescape(block.split("readonly>")[1].removesuffix("</textarea></div>")) == copied
+    assert PAYLOADS[0] in copied and PAYLOADS[1] in copied
+    stored = exported.split('class="hrqa-export-json" hidden readonly>')[1].split("</textarea>")[0]
+    data = json.loads(html.unescape(stored))
+    assert data["turns"][0] == {"question": turns[0]["question"], "answer": answer, "notice": None}
+    assert turns[0]["question"] in html.unescape(exported.split('class="hrqa-export-md" hidden readonly>')[1])
 
 
 # ----------------------------------------------------------------------------- binding and credentials
