@@ -88,7 +88,9 @@ class Settings:
     #: on 2 shared cores: +100 MB RSS with Gradio's default of 10,000 sessions, +40 MB with 500, flat after)
     max_sessions: int = 500
     #: intra-op threads of each ONNX Runtime session that answers questions (the query encoder, the
-    #: reader); index builds use every core. Measured on 2 cores (README, performance): see THREADS_NOTE.
+    #: reader); index builds use every core. 1, measured for issue 9 on the shared 2-core machine: one
+    #: question alone p50 12.3 ms with 1 thread vs 17.7 ms with 2, and 8 questions at once 61 vs 57
+    #: questions/s (2 threads per session oversubscribe the cores as soon as two questions overlap)
     threads: int = 1
     #: where exported ONNX models are kept, one folder per model fingerprint (HRQA_CACHE_DIR)
     cache_dir: Path = field(default_factory=lambda: _default_cache_dir())
