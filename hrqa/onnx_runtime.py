@@ -307,7 +307,8 @@ class SentenceEncoder:
         # the pad id only fills masked positions: any id of the vocabulary gives the same vectors
         tokenizer.enable_padding(pad_id=pad_id or 0, pad_token="[PAD]")
         self.tokenizer = tokenizer
-        self.dimension = int(self.session.get_outputs()[0].shape[1] or 0) or None
+        width = self.session.get_outputs()[0].shape[-1]
+        self.dimension = width if isinstance(width, int) else None  # None: named by the graph, not fixed
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """One normalised float32 row per text, in one batch padded to the longest."""
