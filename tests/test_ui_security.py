@@ -596,3 +596,62 @@ def api_engine_app(tmp_path_factory):
     )
     yield f"http://127.0.0.1:{port}"
     demo.close()
+
+
+@pytest.mark.slow
+def test_hostile_titles_and_mentions_in_find_documents_and_links_are_text(hostile_app):
+    """The Find panel, the Documents view and a shared link show the hostile catalog entry and document
+    as characters, run nothing, and a link with a hostile document id is refused as text."""
+    from urllib.parse import quote
+
+    from playwright.sync_api import sync_playwright
+
+    from tests.test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
+
+    dialogs: list[str] = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+        page.goto(hostile_app.url + "?doc=" + quote("<img src=x onerror=alert(20)>") + "&start=0&end=4")
+        page.locator("input[type=text]").first.fill(CREDENTIALS[0])
+        page.locator("input[type=password]").fill(CREDENTIALS[1])
+        page.get_by_role("button", name="Login").click()
+        page.wait_for_selector("#hrqa-question textarea", timeout=30_000)
+        if "?doc=" not in page.url:  # the login page may drop the query: open the link again, signed in
+            page.goto(hostile_app.url + "?doc=" + quote("<img src=x onerror=alert(20)>") + "&start=0&end=4")
+        page.wait_for_selector("#hrqa-document .hrqa-error", timeout=60_000)
+        refused = page.inner_text("#hrqa-document")
+
+        page.get_by_role("tab", name="Find every mention").click()
+        page.fill("#hrqa-find-term input, #hrqa-find-term textarea", "observers")
+        page.click("#hrqa-find")
+        page.wait_for_selector("#hrqa-find-results .hrqa-mention", timeout=60_000)
+        page.locator("#hrqa-find-results .hrqa-mention-line").first.click()
+        page.wait_for_selector("#hrqa-document .hrqa-focus mark", timeout=30_000)
+        found, opened = page.inner_text("#hrqa-find-results"), page.inner_text("#hrqa-document")
+
+        page.get_by_role("tab", name="Documents").click()
+        page.wait_for_selector("#hrqa-documents .hrqa-doc-row", timeout=30_000)
+        listed = page.inner_text("#hrqa-documents")
+        page.wait_for_timeout(1500)  # give any injected handler time to run
+        injected = page.evaluate("""() => ({
+            flag: window.__xss === undefined ? null : window.__xss,
+            images: document.querySelectorAll('img[src="x"]').length,
+            scripts: document.querySelectorAll('#hrqa-find-results script, #hrqa-documents script, #hrqa-document script').length,
+            svgs: document.querySelectorAll('#hrqa-find-results svg, #hrqa-documents svg').length,
+        })""")
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "browser-hostile-desk.png"), full_page=True)
+        browser.close()
+
+    assert dialogs == []
+    assert injected == {"flag": None, "images": 0, "scripts": 0, "svgs": 0}
+    assert "no indexed document '<img src=x onerror=alert(20)>'" in refused
+    title = "Lantern briefing <script>alert('title')</script><img src=x onerror=alert(6)>"
+    for view in (found, listed):
+        assert title in view
+        assert "<img src=x onerror=alert(7)> Observer Watch" in view
+        assert "<svg onload=alert(8)>" in view
+    assert "<script>alert(1)</script>" in found  # the mention's line, as characters
+    assert title in opened and "<img src=x onerror=alert(2)>" in opened
