@@ -566,9 +566,13 @@ def stream_timing(command: Sequence[str], questions: Sequence[str], env: dict[st
         writer.start()
         arrivals: list[float] = []
         answered = 0
+        parts: dict[str, list[float]] = {}
         for line in process.stdout:
             arrivals.append(time.perf_counter())
-            answered += "error" not in json.loads(line)
+            result = json.loads(line)
+            answered += "error" not in result
+            for part, value in result.get("timings_ms", {}).items():  # hrqa's own split of each answer
+                parts.setdefault(part, []).append(float(value))
         process.wait()
         writer.join()
         err.seek(0)
@@ -582,6 +586,7 @@ def stream_timing(command: Sequence[str], questions: Sequence[str], env: dict[st
         "per_question_ms": round((arrivals[-1] - arrivals[0]) * 1000 / (len(arrivals) - 1), 2),
         "first_answer_s": round(arrivals[0] - started, 3),
         "wall_s": round(arrivals[-1] - started, 3),
+        "parts_p50_ms": {part: percentiles(values)["p50"] for part, values in parts.items()},
     }
 
 
@@ -1188,6 +1193,9 @@ def format_table(report: dict) -> str:
             lines.append(f"  {label:<42}not available ({figures['reason']})")
     if "hrqa_to_baseline" in stream:
         lines.append(f"  hrqa / baseline: {stream['hrqa_to_baseline']:.2f} (target ≤ 1.0)")
+    split = stream.get("hrqa", {}).get("parts_p50_ms")
+    if split:
+        lines.append("  hrqa's own split, p50: " + " · ".join(f"{part} {ms:.1f} ms" for part, ms in split.items()))
     lines.append("")
     embedding = report["embedding"]
     lines.append("Encoding passages (build path): sorted by length, the same passages for every option")
