@@ -5,7 +5,8 @@ Layout of ``index/``::
     CURRENT                      name of the live snapshot (replaced atomically)
     .build.lock                  held by the one rebuild that may run
     snapshots/<id>/manifest.json format, model, chunking, corpus file hashes, file checksums, counts
-    snapshots/<id>/store.json    documents (with text), passages and sentences with offsets
+    snapshots/<id>/store.json    documents (with text) and passage headings
+    snapshots/<id>/tables.npz    passages and sentences with offsets, as columns (``hrqa.tables``)
     snapshots/<id>/passages.npy  passage vectors (float32, normalised)
     snapshots/<id>/sentences.npy sentence vectors (answer step)
     snapshots/<id>/vectors.faiss vector index over passages
@@ -20,19 +21,21 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import fcntl
+import functools
 import hashlib
 import json
 import os
 import shutil
 import stat
+import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from hrqa import chunking, vectors
+from hrqa import chunking, tables, vectors
 from hrqa import corpus as corpus_module
 from hrqa.embedding import Embedder
 from hrqa.errors import (
@@ -52,6 +55,10 @@ REBUILD_HINT = "rebuild it with: hrqa index"
 #: what loading, staleness checks and status read from a manifest
 MANIFEST_KEYS = ("id", "built_at", "model", "chunking", "index_type", "corpus_files", "documents", "counts", "files")
 
+#: files up to this size are checksummed before ``load_index`` returns, larger ones in a background
+#: thread (``Verification``): sha256 runs at ~110 MB/s on this machine, so 32 MiB cost ~0.3 s of open
+VERIFY_AT_OPEN_BYTES = 32 << 20
+
 #: called with (stage, done, total) during a build
 BuildProgress = Callable[[str, int, int], None]
 
@@ -63,18 +70,22 @@ class Index:
     root: Path
     manifest: dict
     documents: dict[str, Document]
-    passages: list[Passage]
-    sentences: list[Sentence]
+    #: records made on access from ``columns`` (``hrqa.tables``): a million passages hold no million objects
+    passages: Sequence[Passage]
+    sentences: Sequence[Sentence]
     passage_vectors: np.ndarray
     sentence_vectors: np.ndarray | None
     vector_index: object
     lexical: LexicalIndex
-    passage_hashes: list[str]
-    sentence_hashes: list[str]
+    passage_hashes: Sequence[str]
+    sentence_hashes: Sequence[str]
     #: row of each document's first sentence in ``sentences``
     sentence_rows: dict[str, int] = field(default_factory=dict)
     #: (doc, start, end) of each sentence that is a piece of a longer one (cut at max_sentence_chars)
     cut_sentences: frozenset[tuple[str, int, int]] = frozenset()
+    columns: tables.Columns | None = None
+    #: checksums of the large files, computed after open (see ``load_index``); None: all checked at open
+    verification: Verification | None = None
 
     @property
     def id(self) -> str:
@@ -114,22 +125,88 @@ class Index:
         return answer
 
     def _sentence_at(self, doc: str, offset: int) -> Sentence | None:
-        row = self.sentence_rows.get(doc)
-        if row is None:
+        """The sentence of ``doc`` whose span holds ``offset``, if any."""
+        columns = self.columns
+        number = self._doc_numbers.get(doc)
+        if number is None:
             return None
-        end = row
-        while end < len(self.sentences) and self.sentences[end].doc == doc:
-            end += 1
-        lo, hi = row, end
-        while lo < hi:  # the first sentence of the document ending after ``offset``
-            mid = (lo + hi) // 2
-            if self.sentences[mid].span.end <= offset:
-                lo = mid + 1
-            else:
-                hi = mid
-        if lo < end and self.sentences[lo].span.start <= offset:
-            return self.sentences[lo]
+        lo, hi = int(columns.sentence_rows[number]), int(columns.sentence_rows[number + 1])
+        # the first sentence of the document ending after ``offset`` (sentences follow one another)
+        row = lo + int(np.searchsorted(columns.sentence_end[lo:hi], offset, side="right"))
+        if row < hi and columns.sentence_start[row] <= offset:
+            return self.sentences[row]
         return None
+
+    def passage_holding(self, doc: str, position: int) -> Passage | None:
+        """The first passage of ``doc`` covering its sentence ``position`` (a lookup in the columns of
+        that document's passages, not a walk over every passage)."""
+        columns = self.columns
+        number = self._doc_numbers.get(doc)
+        if number is None:
+            return None
+        lo, hi = int(columns.passage_rows[number]), int(columns.passage_rows[number + 1])
+        holding = np.flatnonzero((columns.passage_first[lo:hi] <= position) & (position <= columns.passage_last[lo:hi]))
+        return self.passages[lo + int(holding[0])] if holding.size else None
+
+    @functools.cached_property
+    def _doc_numbers(self) -> dict[str, int]:
+        return {doc: number for number, doc in enumerate(self.columns.doc_ids)}
+
+    def check(self) -> None:
+        """Raise IndexCorruptError if the checksums computed after open found a damaged file (cheap:
+        does not wait for them; every search through the local backend calls it)."""
+        if self.verification is not None:
+            self.verification.check()
+
+    def wait_verified(self, timeout: float | None = None) -> bool:
+        """Wait for the checksums of the large files; raise IndexCorruptError if one fails. True when
+        every file has been checked (False: ``timeout`` passed first)."""
+        return self.verification is None or self.verification.wait(timeout)
+
+
+class Verification:
+    """The checksums of a snapshot's large files, computed in a background thread after open.
+
+    Hashing 6 GB of vectors takes about a minute here (sha256 at ~110 MB/s on this machine while other
+    work runs), far beyond the 10 s an open may take; questions are answered meanwhile, and once a file
+    is found damaged every search raises IndexCorruptError naming it (``Index.check``).
+    """
+
+    def __init__(self, root: Path, pending: dict[str, str]) -> None:
+        self._root, self._pending = root, dict(pending)
+        self._error: str | None = None
+        self._done = threading.Event()
+        self.seconds: float | None = None
+        threading.Thread(target=self._run, name="hrqa-verify", daemon=True).start()
+
+    def _run(self) -> None:
+        started = time.perf_counter()
+        with contextlib.suppress(OSError, AttributeError):  # a courtesy: questions go first (Linux: per thread)
+            thread = threading.get_native_id()
+            os.setpriority(os.PRIO_PROCESS, thread, min(19, os.getpriority(os.PRIO_PROCESS, thread) + 10))
+        try:
+            for name, expected in self._pending.items():
+                path = self._root / name
+                try:
+                    actual = _file_sha256(path)
+                except OSError as error:
+                    self._error = f"cannot read index file {path} ({error.strerror}); {REBUILD_HINT}"
+                    return
+                if actual != expected:
+                    self._error = f"index file {path} fails its checksum (damaged); {REBUILD_HINT}"
+                    return
+        finally:
+            self.seconds = time.perf_counter() - started
+            self._done.set()
+
+    def check(self) -> None:
+        if self._error is not None:
+            raise IndexCorruptError(self._error)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        done = self._done.wait(timeout)
+        self.check()
+        return done
 
 
 @dataclass(frozen=True)
@@ -305,7 +382,14 @@ def write_error(index_dir: Path, error: BaseException) -> IndexWriteError:
 
 
 def load_index(index_dir: Path, verify: bool = True) -> Index:
-    """Load the live snapshot, checking format and (with ``verify``) every file's checksum."""
+    """Load the live snapshot, checking format and (with ``verify``) every file's checksum.
+
+    Every file must exist with the size the manifest recorded. Files up to VERIFY_AT_OPEN_BYTES are
+    checksummed before this returns; larger ones (vectors, the lexical index and tables of a big
+    corpus) in a background thread, so that a million passages open in seconds: a damaged one then
+    makes every later search raise IndexCorruptError (``Index.check``), and ``Index.wait_verified()``
+    waits for the verdict (a build does before it reuses vectors).
+    """
     root = current_snapshot(index_dir)
     try:
         manifest = json.loads((root / "manifest.json").read_text(encoding="utf-8"))
@@ -323,78 +407,66 @@ def load_index(index_dir: Path, verify: bool = True) -> Index:
         raise IndexCorruptError(
             f"{root / 'manifest.json'} lacks {', '.join(missing) or 'valid files/model entries'}; {REBUILD_HINT}"
         )
+    later: dict[str, str] = {}
     if verify:
+        sizes = manifest.get("sizes", {})
         for name, expected in manifest["files"].items():
             path = root / name
             if not path.exists():
                 raise IndexCorruptError(f"index file {path} is missing; {REBUILD_HINT}")
-            if _file_sha256(path) != expected:
+            size = path.stat().st_size
+            if name in sizes and size != sizes[name]:
+                raise IndexCorruptError(f"index file {path} fails its checksum (damaged); {REBUILD_HINT}")
+            if size > VERIFY_AT_OPEN_BYTES:
+                later[name] = expected
+            elif _file_sha256(path) != expected:
                 raise IndexCorruptError(f"index file {path} fails its checksum (damaged); {REBUILD_HINT}")
     try:
-        return _read_snapshot(root, manifest)
+        index = _read_snapshot(root, manifest)
     except (OSError, ValueError, KeyError, IndexError, TypeError, AttributeError, RuntimeError) as error:
         raise IndexCorruptError(
             f"cannot read index {root} ({error.__class__.__name__}: {error}); {REBUILD_HINT}"
         ) from None
+    if later:
+        index.verification = Verification(root, later)
+    return index
 
 
 def _read_snapshot(root: Path, manifest: dict) -> Index:
-    store = json.loads((root / "store.json").read_text(encoding="utf-8"))
+    store = json.loads((root / "store.json").read_bytes())
     documents = [Document(**record) for record in store["documents"]]
     ids = [d.id for d in documents]
-    p = store["passages"]
-    passages = [
-        Passage(
-            id=p["id"][i],
-            doc=ids[p["doc"][i]],
-            span=Span(p["start"][i], p["end"][i]),
-            first_sentence=p["first"][i],
-            last_sentence=p["last"][i],
-            heading=p["heading"][i],
-        )
-        for i in range(len(p["id"]))
-    ]
-    s = store["sentences"]
-    cut_rows = set(s.get("cut", ()))
-    cut_sentences: set[tuple[str, int, int]] = set()
-    sentences: list[Sentence] = []
-    sentence_rows: dict[str, int] = {}
-    position = 0
-    previous = None
-    for i in range(len(s["doc"])):
-        doc = ids[s["doc"][i]]
-        if doc != previous:
-            sentence_rows[doc] = i
-            position = 0
-            previous = doc
-        sentences.append(
-            Sentence(doc=doc, span=Span(s["start"][i], s["end"][i]), position=position, is_list_item=bool(s["item"][i]))
-        )
-        if i in cut_rows:
-            cut_sentences.add((doc, s["start"][i], s["end"][i]))
-        position += 1
+    columns = tables.Columns.read(root, store, ids)
+    del store
+    firsts = columns.sentence_rows.tolist()
+    sentence_rows = {doc: firsts[n] for n, doc in enumerate(ids) if firsts[n + 1] > firsts[n]}
+    cut_sentences = {
+        (ids[columns.sentence_doc[row]], int(columns.sentence_start[row]), int(columns.sentence_end[row]))
+        for row in columns.sentence_cut.tolist()
+    }
     # memory-mapped: pages are read as questions touch them (1M passages and 3M sentences of 384
     # float32 are 6 GB on disk; benchmarks/million.py)
     passage_vectors = np.load(root / "passages.npy", mmap_mode="r")
     sentence_vectors = np.load(root / "sentences.npy", mmap_mode="r") if (root / "sentences.npy").exists() else None
-    if len(passage_vectors) != len(passages):
+    if len(passage_vectors) != len(columns.passage_doc):
         raise ValueError("passage vectors and passages differ in count")
-    if sentence_vectors is not None and len(sentence_vectors) != len(sentences):
+    if sentence_vectors is not None and len(sentence_vectors) != len(columns.sentence_doc):
         raise ValueError("sentence vectors and sentences differ in count")
     return Index(
         root=root,
         manifest=manifest,
         documents={d.id: d for d in documents},
-        passages=passages,
-        sentences=sentences,
+        passages=tables.passage_table(columns),
+        sentences=tables.sentence_table(columns),
         passage_vectors=passage_vectors,
         sentence_vectors=sentence_vectors,
         vector_index=vectors.load_vector_index(root / "vectors.faiss"),
         lexical=LexicalIndex.load(root / "bm25"),
-        passage_hashes=p["hash"],
-        sentence_hashes=s["hash"],
+        passage_hashes=tables.text_column(columns.passage_hash),
+        sentence_hashes=tables.text_column(columns.sentence_hash),
         sentence_rows=sentence_rows,
         cut_sentences=frozenset(cut_sentences),
+        columns=columns,
     )
 
 
@@ -424,6 +496,12 @@ def staleness(index: Index, settings: Settings, model_fingerprint: str | None) -
 
 
 # ----------------------------------------------------------------------------- building
+
+
+def _retrieval_parameters() -> dict:
+    from hrqa.retrieval import DEFAULT_PARAMETERS  # retrieval reads indexes: imported late, at build time
+
+    return DEFAULT_PARAMETERS.to_json()
 
 
 def build_index(
@@ -546,6 +624,8 @@ def build_index(
                 "boilerplate_lines": len(corpus.boilerplate),
             },
             "sentence_vectors": sentence_vectors is not None,
+            # how questions are searched in this index (a figure measured on it names its configuration)
+            "retrieval": _retrieval_parameters(),
         }
         store = {
             "documents": [_document_record(d) for d in documents],
@@ -610,6 +690,7 @@ def _previous(index_dir: Path, fingerprint: str) -> Index | None:
     """The live snapshot, if it can be reused: loadable, same format and same model."""
     try:
         index = load_index(index_dir, verify=True)
+        index.wait_verified()  # vectors are reused from it: every checksum first
     except (IndexMissingError, IndexCorruptError, IndexStaleError):
         return None
     return index if index.manifest["model"]["fingerprint"] == fingerprint else None
@@ -697,7 +778,7 @@ def _write_snapshot(
     except (IndexMissingError, IndexCorruptError):
         previous = None
     building.mkdir()
-    (building / "store.json").write_text(json.dumps(store, ensure_ascii=False), encoding="utf-8")
+    tables.write_store(building, store)  # store.json and tables.npz
     np.save(building / "passages.npy", passage_vectors)
     if sentence_vectors is not None:
         np.save(building / "sentences.npy", sentence_vectors)
@@ -709,6 +790,8 @@ def _write_snapshot(
         for path in sorted(building.rglob("*"))
         if path.is_file()
     }
+    # a truncated or grown file is found at open, also where its checksum is computed later
+    manifest["sizes"] = {name: (building / name).stat().st_size for name in manifest["files"]}
     (building / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False), encoding="utf-8")
     for path in building.rglob("*"):
         if path.is_file():

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -424,3 +425,141 @@ def test_a_second_build_while_the_lock_is_held_is_refused(built):
             pass
     assert load_index(settings.index_dir).id == first.index_id
     build_index(settings, HashingEmbedder())  # released: builds again
+
+
+# ----------------------------------------------------------------------------- columns and lazy checksums
+
+
+def test_passages_and_sentences_are_columns_beside_store_json(built):
+    settings, report = built
+    root = store.current_snapshot(settings.index_dir)
+    saved = json.loads((root / "store.json").read_text(encoding="utf-8"))
+    assert set(saved) == {"documents", "headings"}  # no per-passage JSON
+    assert "tables.npz" in json.loads((root / "manifest.json").read_text(encoding="utf-8"))["files"]
+    index = load_index(settings.index_dir)
+    assert len(index.passages) == report.passages and len(index.sentences) == report.sentences
+    passages = list(index.passages)
+    assert index.passages[-1] == passages[-1] and index.passages[1:3] == passages[1:3]
+    assert index.passages[::2] == passages[::2]
+    with pytest.raises(IndexError):
+        index.passages[len(passages)]
+    assert index.passage_hashes[-1] == list(index.passage_hashes)[-1] and len(index.passage_hashes[0]) == 20
+
+
+def test_passage_holding_is_the_first_passage_covering_the_sentence(built):
+    settings, _ = built
+    index = load_index(settings.index_dir)
+    for sentence in index.sentences:
+        walked = next(
+            p
+            for p in index.passages
+            if p.doc == sentence.doc and p.first_sentence <= sentence.position <= p.last_sentence
+        )
+        assert index.passage_holding(sentence.doc, sentence.position) == walked
+    assert index.passage_holding("a.txt", 999) is None
+    assert index.passage_holding("no-such.txt", 0) is None
+
+
+def test_a_snapshot_with_json_tables_loads_the_same(built):
+    """Snapshots written before the columns kept passages and sentences as JSON lists in store.json."""
+    settings, _ = built
+    columnar = load_index(settings.index_dir)
+    root = columnar.root
+    saved = json.loads((root / "store.json").read_text(encoding="utf-8"))
+    numbers = {doc: n for n, doc in enumerate(columnar.documents)}
+    saved["passages"] = {
+        "id": [p.id for p in columnar.passages],
+        "doc": [numbers[p.doc] for p in columnar.passages],
+        "start": [p.span.start for p in columnar.passages],
+        "end": [p.span.end for p in columnar.passages],
+        "first": [p.first_sentence for p in columnar.passages],
+        "last": [p.last_sentence for p in columnar.passages],
+        "heading": [p.heading for p in columnar.passages],
+        "hash": list(columnar.passage_hashes),
+    }
+    saved["sentences"] = {
+        "doc": [numbers[s.doc] for s in columnar.sentences],
+        "start": [s.span.start for s in columnar.sentences],
+        "end": [s.span.end for s in columnar.sentences],
+        "item": [int(s.is_list_item) for s in columnar.sentences],
+        "hash": list(columnar.sentence_hashes),
+        "cut": [],
+    }
+    del saved["headings"]
+    (root / "store.json").write_text(json.dumps(saved), encoding="utf-8")
+    (root / "tables.npz").unlink()
+    manifest = json.loads((root / "manifest.json").read_text(encoding="utf-8"))
+    del manifest["files"]["tables.npz"], manifest["sizes"]
+    manifest["files"]["store.json"] = hashlib.sha256((root / "store.json").read_bytes()).hexdigest()
+    (root / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    old = load_index(settings.index_dir)
+    assert list(old.passages) == list(columnar.passages)
+    assert list(old.sentences) == list(columnar.sentences)
+    assert list(old.sentence_hashes) == list(columnar.sentence_hashes)
+    assert old.sentence_rows == columnar.sentence_rows
+
+
+@pytest.mark.parametrize("name", ["sentences.npy", "passages.npy"])
+def test_a_large_file_is_checksummed_after_open_and_damage_stops_every_search(built, monkeypatch, name):
+    from hrqa.backends.local import LocalBackend
+
+    settings, _ = built
+    monkeypatch.setattr(store, "VERIFY_AT_OPEN_BYTES", 0)  # every file counts as large
+    assert load_index(settings.index_dir).wait_verified(timeout=60)  # intact: all checked, no error
+    path = store.current_snapshot(settings.index_dir) / name
+    data = bytearray(path.read_bytes())
+    data[_last_data_byte(path)] ^= 0x01  # a hash digit or a float's low bit: only the checksum can tell
+    path.write_bytes(bytes(data))
+    index = load_index(settings.index_dir)  # opens: the checksum runs in the background
+    damaged = rf"index file .*{re.escape(name)} fails its checksum \(damaged\); rebuild it with: hrqa index"
+    with pytest.raises(IndexCorruptError, match=damaged):
+        index.wait_verified(timeout=60)
+    backend = LocalBackend(index)
+    with pytest.raises(IndexCorruptError, match=damaged):
+        backend.lexical_candidates("festival", 5)
+    with pytest.raises(IndexCorruptError, match=damaged):
+        backend.dense_candidates(np.ones(64, dtype=np.float32) / 8, 5)
+
+
+def _last_data_byte(path: Path) -> int:
+    """Offset of the last byte of array data: of the file (.npy), or of a member's (.npz, stored)."""
+    if path.suffix != ".npz":
+        return path.stat().st_size - 1
+    with zipfile.ZipFile(path) as archive:
+        member = archive.getinfo("sentence_hash.npy")
+    header = path.read_bytes()[member.header_offset : member.header_offset + 30]
+    name_length, extra_length = int.from_bytes(header[26:28], "little"), int.from_bytes(header[28:30], "little")
+    return member.header_offset + 30 + name_length + extra_length + member.compress_size - 1
+
+
+def test_damaged_tables_are_found_at_open_by_their_crc(built, monkeypatch):
+    settings, _ = built
+    monkeypatch.setattr(store, "VERIFY_AT_OPEN_BYTES", 0)
+    path = store.current_snapshot(settings.index_dir) / "tables.npz"
+    data = bytearray(path.read_bytes())
+    data[_last_data_byte(path)] ^= 0x01
+    path.write_bytes(bytes(data))
+    with pytest.raises(
+        IndexCorruptError, match=r"cannot read index .*tables\.npz: Bad CRC-32.*rebuild it with: hrqa index"
+    ):
+        load_index(settings.index_dir)
+
+
+def test_a_truncated_large_file_is_found_at_open_by_its_size(built, monkeypatch):
+    settings, _ = built
+    monkeypatch.setattr(store, "VERIFY_AT_OPEN_BYTES", 0)
+    path = store.current_snapshot(settings.index_dir) / "sentences.npy"
+    path.write_bytes(path.read_bytes()[:-64])
+    with pytest.raises(IndexCorruptError, match=r"sentences\.npy fails its checksum \(damaged\)"):
+        load_index(settings.index_dir)
+
+
+def test_a_build_does_not_reuse_vectors_of_a_snapshot_that_fails_a_late_checksum(built, monkeypatch):
+    settings, first = built
+    monkeypatch.setattr(store, "VERIFY_AT_OPEN_BYTES", 0)
+    path = store.current_snapshot(settings.index_dir) / "passages.npy"
+    data = bytearray(path.read_bytes())
+    data[-3] ^= 0xFF
+    path.write_bytes(bytes(data))
+    report = build_index(settings, HashingEmbedder())
+    assert report.passages_embedded == first.passages  # nothing reused from the damaged snapshot

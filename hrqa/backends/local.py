@@ -58,6 +58,7 @@ class LocalBackend:
 
     def dense_candidates(self, query_vector: np.ndarray, k: int, scope: Scope | None = None) -> Candidates:
         index = self.index
+        index.check()  # a large file found damaged after open (store.load_index) stops every search
         approximate = index.manifest.get("index_type", "flat") != "flat"
         if scope is not None:
             rows = self.rows_in(scope)
@@ -66,7 +67,7 @@ class LocalBackend:
                 best = top_rows(scores, k)
                 return Candidates(rows[best], scores[best])
             # a broad filter: the approximate index searches the admitted rows only
-            found = _filtered_search(index.vector_index, query_vector, k, rows)
+            found = _filtered_search(index.vector_index, query_vector, k, self._selector(scope, rows))
             scores = index.passage_vectors[found] @ query_vector
             order = np.lexsort((found, -scores))
             return Candidates(found[order], scores[order])
@@ -81,6 +82,7 @@ class LocalBackend:
         return Candidates(rows[order], scores[order])
 
     def lexical_candidates(self, query_text: str, k: int, scope: Scope | None = None) -> Candidates:
+        self.index.check()
         scores = self.index.lexical.scores(query_text)
         rows = None
         if scope is not None:
@@ -100,6 +102,27 @@ class LocalBackend:
                 self._scope_rows.clear()
             self._scope_rows[scope] = cached
         return cached
+
+    def _selector(self, scope: Scope, rows: np.ndarray):
+        """FAISS's ID selector over ``rows`` (the rows of ``scope``), remembered with them: a selector
+        over a third of 1M passages takes ~20 ms to make (benchmarks/million.py, kind filter)."""
+        held = self._selectors.get(scope)
+        if held is None:
+            import faiss
+
+            bitmap = np.zeros(self.passage_count, dtype=bool)
+            bitmap[rows] = True
+            bitmap = np.packbits(bitmap, bitorder="little")
+            # the selector reads the bitmap in place: both are kept
+            held = (faiss.IDSelectorBitmap(self.passage_count, faiss.swig_ptr(bitmap)), bitmap)
+            if len(self._selectors) >= 8:
+                self._selectors.clear()
+            self._selectors[scope] = held
+        return held[0]
+
+    @cached_property
+    def _selectors(self) -> dict:
+        return {}
 
     def _admitted(self, scope: Scope) -> np.ndarray:
         """One flag per document (corpus order): in ``scope``."""
@@ -128,19 +151,17 @@ class LocalBackend:
             number=number,
             kinds=kinds,
             kind_code=np.array([kinds.index(d.kind or UNKNOWN_KIND) for d in documents], dtype=np.int32),
-            passage_doc=np.fromiter(
-                (number[p.doc] for p in self.index.passages), dtype=np.int32, count=len(self.index.passages)
-            ),
+            passage_doc=self.index.columns.passage_doc,
         )
 
     @cached_property
-    def _passage_ranges(self) -> dict[str, range]:
-        """Each document's passage rows (consecutive: a build adds documents one after another)."""
-        return _runs(p.doc for p in self.index.passages)
-
-    @cached_property
     def _sentence_ranges(self) -> dict[str, range]:
-        return _runs(s.doc for s in self.index.sentences)
+        """Each document's sentence rows (consecutive: a build adds documents one after another)."""
+        columns = self.index.columns
+        firsts = columns.sentence_rows.tolist()
+        return {
+            doc: range(firsts[n], firsts[n + 1]) for n, doc in enumerate(columns.doc_ids) if firsts[n + 1] > firsts[n]
+        }
 
     # ------------------------------------------------------------------------- records
 
@@ -152,11 +173,7 @@ class LocalBackend:
         return [passages[int(r)] for r in rows]
 
     def passage_holding(self, doc: str, position: int) -> Passage | None:
-        for row in self._passage_ranges.get(doc, range(0)):
-            passage = self.index.passages[row]
-            if passage.first_sentence <= position <= passage.last_sentence:
-                return passage
-        return None
+        return self.index.passage_holding(doc, position)
 
     def sentence_at(self, row: int) -> Sentence:
         return self.index.sentences[row]
@@ -191,6 +208,7 @@ class LocalBackend:
         return self.index.lexical.knows(token)
 
     def documents_to_search(self, docs: Iterable[str] | None = None) -> Iterator[Document]:
+        self.index.check()
         chosen = set(docs) if docs else None
         return (d for d in self.index.documents.values() if chosen is None or d.id in chosen)
 
@@ -207,11 +225,10 @@ class _Columns:
     passage_doc: np.ndarray
 
 
-def _filtered_search(vector_index, query: np.ndarray, k: int, rows: np.ndarray) -> np.ndarray:
-    """Rows found by the approximate index among ``rows`` only (FAISS's ID selector)."""
+def _filtered_search(vector_index, query: np.ndarray, k: int, selector) -> np.ndarray:
+    """Rows found by the approximate index among those ``selector`` (a FAISS ID selector) admits."""
     import faiss
 
-    selector = faiss.IDSelectorBatch(rows.astype(np.int64))
     if hasattr(vector_index, "hnsw"):
         params = faiss.SearchParametersHNSW(sel=selector, efSearch=vector_index.hnsw.efSearch)
     elif hasattr(vector_index, "nprobe"):
@@ -220,16 +237,3 @@ def _filtered_search(vector_index, query: np.ndarray, k: int, rows: np.ndarray) 
         params = faiss.SearchParameters(sel=selector)
     _, ids = vector_index.search(np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32), k, params=params)
     return ids[0][ids[0] >= 0].astype(np.int64)
-
-
-def _runs(docs: Iterable[str]) -> dict[str, range]:
-    runs: dict[str, range] = {}
-    start, current, row = 0, None, -1
-    for row, doc in enumerate(docs):
-        if doc != current:
-            if current is not None:
-                runs[current] = range(start, row)
-            start, current = row, doc
-    if current is not None:
-        runs[current] = range(start, row + 1)
-    return runs
