@@ -10,19 +10,10 @@ import textwrap
 from pathlib import Path
 
 from hrqa.errors import HrqaError, printable
+from hrqa.settings import settings_from_args
 
 #: characters of a mention's line shown on each side of it by ``hrqa find`` (a line can be megabytes)
 FIND_CONTEXT_CHARS = 120
-
-
-def _settings(args: argparse.Namespace):
-    from hrqa.settings import Settings
-
-    return Settings.from_env(
-        corpus_dir=getattr(args, "corpus", None),
-        index_dir=getattr(args, "index_dir", None),
-        model=getattr(args, "model", None),
-    )
 
 
 class _ProgressLine:
@@ -48,15 +39,11 @@ class _ProgressLine:
 
 
 def cmd_index(args: argparse.Namespace) -> int:
-    from hrqa.embedding import load_embedder
-    from hrqa.store import build_index
+    from hrqa.engine import Engine
 
-    settings = _settings(args)
     progress = _ProgressLine()
     try:
-        report = build_index(
-            settings, load_embedder(settings.model, settings.batch_size), progress, wait_for_lock=args.wait
-        )
+        report = Engine.build_index(settings_from_args(args), progress=progress, wait=args.wait)
     finally:
         progress.close()
     for warning in report.warnings:
@@ -70,7 +57,7 @@ def cmd_index(args: argparse.Namespace) -> int:
 def _open_engine(args: argparse.Namespace):
     from hrqa.engine import Engine
 
-    return Engine.open(_settings(args), build="never")
+    return Engine.open(settings_from_args(args), build="never")
 
 
 def format_answer(answer, index=None) -> str:
@@ -194,7 +181,7 @@ def _around(mention):
 def cmd_eval(args: argparse.Namespace) -> int:
     from hrqa import evaluation
 
-    settings = _settings(args)
+    settings = settings_from_args(args)
     if args.beir:
         report = evaluation.run_beir(
             Path(args.beir),
@@ -239,10 +226,17 @@ def cmd_train_reader(args: argparse.Namespace) -> int:
     if not (work / "train.jsonl").exists():
         if not qa.is_dir():
             raise HrqaError(f"no QA data folder {qa}; give --qa DIR (the shared/qa folder)")
-        counts = reader_data.build_training_data(qa, work, args.candidates, args.seed, args.gold_removed_share)
+        counts = reader_data.build_training_data(
+            qa, work, args.candidates, args.seed, args.gold_removed_share, args.swapped_share
+        )
         print(f"hrqa: training data in {work}: {json.dumps(counts)}", file=sys.stderr)
     config = reader_training.TrainingConfig(
-        base=args.base, epochs=args.epochs, seed=args.seed, threads=args.threads, group_size=args.group_size
+        base=args.base,
+        epochs=args.epochs,
+        seed=args.seed,
+        threads=args.threads,
+        group_size=args.group_size,
+        init=args.init,
     )
     result = reader_training.train(work, Path(args.out) if args.out else READER_DIR, config, max_steps=args.max_steps)
     print(json.dumps(result, indent=1))
@@ -252,15 +246,19 @@ def cmd_train_reader(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from hrqa import bench
 
-    return bench.main(args)
+    return bench.main(args, settings_from_args(args))
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    """``hrqa serve`` and ``python app.py``: the web app with the settings of the flags."""
+    import logging
+
+    settings = settings_from_args(args)  # bad flags fail here, before gradio and torch are imported
+    # the web app prints no build report, so the corpus stage's warnings (skipped files) go to the log
+    logging.getLogger("hrqa.corpus").setLevel(logging.NOTSET)
     from hrqa import ui
 
-    return ui.serve(
-        host=args.host, port=args.port, insecure=args.insecure, corpus_dir=args.corpus, index_dir=args.index_dir
-    )
+    return ui.serve(settings)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -332,15 +330,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--candidates", type=int, default=12, help="first-stage candidates per question in the data")
     p.add_argument("--group-size", type=int, default=6, help="candidates per training group")
     p.add_argument("--gold-removed-share", type=float, default=0.3)
+    p.add_argument("--swapped-share", type=float, default=0.7, help="share of entity-swapped no-answer groups")
+    p.add_argument("--init", help="checkpoint.pt of an earlier run to start from (a warm start)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=13)
     p.set_defaults(handler=cmd_train_reader)
 
     p = sub.add_parser("serve", help="start the web app (as python app.py)")
     common(p)
-    p.add_argument("--host", default=None)
-    p.add_argument("--port", type=int, default=None)
-    p.add_argument("--insecure", action="store_true", help="allow binding beyond loopback without credentials")
+    p.add_argument("--host", default=None, help="address to bind (default 127.0.0.1, or HRQA_HOST)")
+    p.add_argument("--port", type=int, default=None, help="port (default 7860, or HRQA_PORT)")
+    p.add_argument(
+        "--insecure",
+        action="store_true",
+        default=None,  # not given: HRQA_INSECURE or the default decides
+        help="allow binding beyond loopback without HRQA_AUTH credentials (prints a warning)",
+    )
     p.set_defaults(handler=cmd_serve)
     return parser
 

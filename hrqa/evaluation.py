@@ -128,7 +128,8 @@ def run_questions(engine, path: Path, k: int = 5, articles: set[str] | None = No
     verdicts, misses, latencies = [], [], []
     for record in questions:
         started = time.perf_counter()
-        result = engine.ask(record["question"], k).to_json()
+        # a conversation's follow-up carries the questions before it ("history")
+        result = engine.ask(record["question"], k, history=record.get("history") or ()).to_json()
         latencies.append((time.perf_counter() - started) * 1000)
         verdict = judge(record, result, k)
         verdicts.append(verdict)
@@ -295,19 +296,39 @@ def load_qrels(path: Path) -> dict[str, dict[str, int]]:
     return dict(qrels)
 
 
+def _place_corpus(source: Path, target: Path) -> None:
+    """The BEIR corpus file inside the corpus folder hrqa indexes (which must not hold queries.jsonl):
+    a hard link, else a copy. Not a symbolic link: the corpus stage refuses links that leave the folder."""
+    import os
+    import shutil
+
+    if target.is_symlink() or (target.exists() and not os.path.samefile(source, target)):
+        if not target.is_symlink() and target.stat().st_size == source.stat().st_size:
+            return  # a copy made by an earlier run
+        target.unlink()
+    if target.exists():
+        return
+    try:
+        os.link(source.resolve(), target)
+    except OSError:  # another file system
+        shutil.copyfile(source, target)
+
+
 def run_beir(
     folder: Path,
     settings,
     split: str = "test",
     limit: int | None = None,
     index_dir: Path | None = None,
-    candidates: int = 300,
-    **search_options,
 ) -> dict:
-    """Index a BEIR corpus into its own index folder and score retrieval on a qrels split."""
+    """Index a BEIR corpus into its own index folder and score retrieval on a qrels split, through the
+    engine: the ranking is ``Engine.search`` with the engine's retrieval parameters, the configuration
+    that ``Engine.ask`` retrieves with (recorded in the report and the index manifest)."""
+    from dataclasses import replace
+
     from hrqa import retrieval
+    from hrqa.embedding import load_embedder
     from hrqa.engine import Engine
-    from hrqa.store import build_index
 
     folder = Path(folder)
     for needed in ("corpus.jsonl", "queries.jsonl", f"qrels/{split}.tsv"):
@@ -316,18 +337,17 @@ def run_beir(
     index_dir = Path(index_dir or f"index-beir-{folder.name}")
     corpus_view = index_dir.parent / f"{index_dir.name}-corpus"
     corpus_view.mkdir(parents=True, exist_ok=True)
-    link = corpus_view / "corpus.jsonl"
-    if not link.exists():
-        link.symlink_to((folder / "corpus.jsonl").resolve())
+    _place_corpus(folder / "corpus.jsonl", corpus_view / "corpus.jsonl")
     settings = settings.with_(corpus_dir=corpus_view, index_dir=index_dir)
-
-    from hrqa.embedding import load_embedder
 
     embedder = load_embedder(settings.model, settings.batch_size)
     started = time.perf_counter()
-    report_build = build_index(settings, embedder, embed_sentences=False, wait_for_lock=True)
+    report_build = Engine.build_index(settings, embedder=embedder, wait=True, embed_sentences=False)
     build_seconds = time.perf_counter() - started
     engine = Engine.open(settings, embedder=embedder)
+    parameters = engine.retrieval_parameters
+    # the documents of every passage Engine.ask ranks before its diversity step
+    depth = parameters.candidates
 
     queries = {}
     with (folder / "queries.jsonl").open(encoding="utf-8") as handle:
@@ -336,33 +356,27 @@ def run_beir(
             queries[str(record["_id"])] = record["text"]
     qrels = load_qrels(folder / f"qrels/{split}.tsv")
     query_ids = [q for q in qrels if q in queries][:limit]
+
+    def ranked(query_id: str, variant=None) -> list[str]:
+        hits = engine.search(queries[query_id], depth, parameters=variant)
+        return [doc.split("#", 1)[1] for doc, _ in retrieval.document_ranking(hits)]
+
     ndcgs, recalls, latencies = [], [], []
-    vectors = {}
     for query_id in query_ids:
         mark = time.perf_counter()
-        vectors[query_id] = engine.embedder.embed_query(queries[query_id])
-        hits = retrieval.search(
-            engine.index, vectors[query_id], queries[query_id], candidates, candidates=candidates, **search_options
-        )
-        ranked = [doc.split("#", 1)[1] for doc, _ in retrieval.document_ranking(hits)]
+        documents = ranked(query_id)
         latencies.append((time.perf_counter() - mark) * 1000)
-        ndcgs.append(ndcg_at_k(ranked, qrels[query_id], 10))
-        recalls.append(recall_at_k(ranked, qrels[query_id], 100))
+        ndcgs.append(ndcg_at_k(documents, qrels[query_id], 10))
+        recalls.append(recall_at_k(documents, qrels[query_id], 100))
     latencies.sort()
     # The same index, one retriever at a time and reciprocal-rank fusion: the parts beside the whole.
     variants = {}
-    for name, options in (
-        ("dense only", {"dense_weight": 1.0}),
-        ("bm25 only", {"dense_weight": 0.0}),
-        ("rrf k=60", {"method": retrieval.Fusion.RRF}),
+    for name, variant in (
+        ("dense only", replace(parameters, dense_weight=1.0)),
+        ("bm25 only", replace(parameters, dense_weight=0.0)),
+        (f"rrf k={parameters.rrf_k}", replace(parameters, fusion=retrieval.Fusion.RRF)),
     ):
-        scores = []
-        for query_id in query_ids:
-            hits = retrieval.search(
-                engine.index, vectors[query_id], queries[query_id], candidates, candidates=candidates, **options
-            )
-            ranked = [doc.split("#", 1)[1] for doc, _ in retrieval.document_ranking(hits)]
-            scores.append(ndcg_at_k(ranked, qrels[query_id], 10))
+        scores = [ndcg_at_k(ranked(query_id, variant), qrels[query_id], 10) for query_id in query_ids]
         variants[name] = round(statistics.fmean(scores), 4) if scores else None
     return {
         "benchmark": folder.name,
@@ -370,6 +384,7 @@ def run_beir(
         "queries": len(query_ids),
         "ndcg@10": round(statistics.fmean(ndcgs), 4) if ndcgs else None,
         "recall@100": round(statistics.fmean(recalls), 4) if recalls else None,
+        "retrieval": parameters.to_json(),
         "build_s": round(build_seconds, 1),
         "passages_embedded": report_build.passages_embedded,
         "documents": report_build.documents,

@@ -20,6 +20,7 @@ import csv
 import json
 import logging
 import random
+import re
 import shutil
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
@@ -79,6 +80,46 @@ def gold_removed(group: Group) -> Group | None:
     if not group.answerable or len(rest) < 2:
         return None
     return Group(group.question, tuple(rest), (False,) * len(rest), group.source + "-gold-removed")
+
+
+#: names (capitalised word runs) and numbers: what SQuAD 2.0's adversarial writers most often swap
+_SWAPPABLE = re.compile(r"\b(?:\d[\d,.]*\d|\d|[A-Z][a-z]+(?:\s+[A-Z][a-z]+)*)\b")
+
+
+def entity_swapped(group: Group, rng: random.Random) -> Group | None:
+    """An answerable question with one name or number replaced by another that only the near-miss
+    candidates mention ("Who did Rollo sign the treaty with?" -> "Who did Charles sign ..."): the
+    answering sentence no longer answers, so the group is to be answered "no answer"."""
+    if not group.answerable:
+        return None
+    gold_text = " ".join(c for c, a in zip(group.candidates, group.answers) if a)
+    slots = [m for m in _SWAPPABLE.finditer(group.question) if m.start() > 0]
+    if not slots:
+        return None
+    slot = rng.choice(slots)
+    numeric = slot.group(0)[0].isdigit()
+    pool = {
+        m.group(0)
+        for c, a in zip(group.candidates, group.answers)
+        if not a
+        for m in _SWAPPABLE.finditer(c)
+        if m.start() > 0 and m.group(0)[0].isdigit() == numeric
+    }
+    pool = sorted(x for x in pool if x not in gold_text and x not in group.question)
+    if not pool:
+        return None
+    question = group.question[: slot.start()] + rng.choice(pool) + group.question[slot.end() :]
+    return Group(question, group.candidates, (False,) * len(group.candidates), group.source + "-swapped")
+
+
+def augmented(groups: list[Group], rng: random.Random, gold_removed_share: float, swapped_share: float) -> list[Group]:
+    """Extra "no answer" groups made from answerable ones: gold removed, and entity swapped."""
+    answerable = [g for g in groups if g.answerable]
+    removed = [g for g in map(gold_removed, answerable) if g is not None]
+    removed = rng.sample(removed, int(gold_removed_share * len(removed)))
+    swapped = [g for g in (entity_swapped(g, rng) for g in answerable) if g is not None]
+    swapped = rng.sample(swapped, int(swapped_share * len(swapped)))
+    return removed + swapped
 
 
 def selqa_groups(path: Path, size: int, rng: random.Random) -> list[Group]:
@@ -192,7 +233,9 @@ def _sentence_holding(backend, doc: str, span: Span) -> str | None:
     return None
 
 
-def build_training_data(shared_qa: Path, work: Path, size: int, seed: int, gold_removed_share: float) -> dict:
+def build_training_data(
+    shared_qa: Path, work: Path, size: int, seed: int, gold_removed_share: float, swapped_share: float = 0.5
+) -> dict:
     """Every training and validation group, written to ``work`` as JSON lines; returns the counts."""
     from hrqa.engine import Engine
     from hrqa.evaluation import load_questions
@@ -219,10 +262,10 @@ def build_training_data(shared_qa: Path, work: Path, size: int, seed: int, gold_
     groups = engine_groups(engine_for("xquad", work / "corpus-xquad"), xquad_questions, size, "xquad")
     train += groups
     counts["xquad"] = len(groups)
-    removed = [g for g in (gold_removed(g) for g in train if g.answerable) if g is not None]
-    removed = rng.sample(removed, int(gold_removed_share * len(removed)))
-    train += removed
-    counts["gold-removed"] = len(removed)
+    extra = augmented(train, rng, gold_removed_share, swapped_share)
+    train += extra
+    counts["gold-removed"] = sum(g.source.endswith("-gold-removed") for g in extra)
+    counts["entity-swapped"] = sum(g.source.endswith("-swapped") for g in extra)
     for part in ("dev", "test"):
         groups = selqa_groups(shared_qa / "train" / f"selqa-ass-{part}.json", size, rng)
         train += groups
