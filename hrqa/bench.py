@@ -1269,10 +1269,12 @@ def format_table(report: dict) -> str:
     return "\n".join(lines)
 
 
-def main(args: argparse.Namespace) -> int:
-    """The ``hrqa bench`` command."""
+def main(args: argparse.Namespace, settings: Settings | None = None) -> int:
+    """The ``hrqa bench`` command; ``settings``: those of its flags (``settings_from_args``)."""
+    from hrqa.settings import settings_from_args
+
     plan = Plan.for_size(args.size)
-    settings = Settings.from_env(corpus_dir=getattr(args, "corpus", None), model=getattr(args, "model", None))
+    settings = settings or settings_from_args(args)
     beir = find_beir(getattr(args, "beir", None))
     if getattr(args, "beir", None) and beir is None:
         from hrqa.errors import HrqaError

@@ -237,6 +237,7 @@ class Engine:
         *,
         reader: Reader | None = None,
         answer_parameters: answer_step.AnswerParameters = answer_step.DEFAULT_PARAMETERS,
+        retrieval_parameters: retrieval.RetrievalParameters = retrieval.DEFAULT_PARAMETERS,
     ) -> None:
         self.settings = settings
         self.embedder = embedder
@@ -244,6 +245,8 @@ class Engine:
         self._rebuild_guard = threading.Lock()
         self._reader = reader
         self.answer_parameters = answer_parameters
+        #: the one retrieval configuration: questions (``ask``) and ranked search (``search``, BEIR) alike
+        self.retrieval_parameters = retrieval_parameters
 
     @classmethod
     def open(
@@ -341,7 +344,10 @@ class Engine:
         mark = time.perf_counter()
         scope = backends.Scope.of(docs, kinds)
         # diversity looks at every document's best passage among the candidates, not just the top few
-        hits = retrieval.search(self.backend_of(index), query_vector, searched, retrieval.CANDIDATES, scope=scope)
+        parameters = self.retrieval_parameters
+        hits = retrieval.search(
+            self.backend_of(index), query_vector, searched, parameters.candidates, scope=scope, parameters=parameters
+        )
         across = asks_across_sources(searched)
         bar = DIVERSITY_MIN_RELATIVE_COMPARATIVE if across else DIVERSITY_MIN_RELATIVE
         hits = retrieval.diversify(hits, max(ANSWER_PASSAGES, k), bar)
@@ -369,17 +375,48 @@ class Engine:
     def settings_threads(self) -> int:
         return int(getattr(self.settings, "threads", 1) or 1)
 
-    def search(self, query: str, k: int = 10, docs: Sequence[str] | None = None):
-        """Fused passage hits for a query (no answer step): what BEIR evaluation scores."""
+    def search(
+        self,
+        query: str,
+        k: int = 10,
+        docs: Sequence[str] | None = None,
+        *,
+        parameters: retrieval.RetrievalParameters | None = None,
+    ) -> list[Hit]:
+        """Fused passage hits for a query (no answer step): what BEIR evaluation scores. ``parameters``:
+        another retrieval configuration than the engine's (an ablation beside the real figure)."""
         index = self.index
         query_vector = self.embedder.embed_query(query)
-        return retrieval.search(self.backend_of(index), query_vector, query, k, scope=backends.Scope.of(docs))
+        return retrieval.search(
+            self.backend_of(index),
+            query_vector,
+            query,
+            k,
+            scope=backends.Scope.of(docs),
+            parameters=parameters or self.retrieval_parameters,
+        )
 
     def find(self, term: str, docs: Sequence[str] | None = None) -> FindResult:
         """Every mention of a term or phrase in the indexed documents."""
         if not term or not term.strip():
             raise QuestionError("the search term is empty")
         return retrieval.find_mentions(self.backend, term, docs)
+
+    @classmethod
+    def build_index(
+        cls,
+        settings: Settings,
+        *,
+        embedder: Embedder | None = None,
+        progress: store.BuildProgress | None = None,
+        wait: bool = False,
+        embed_sentences: bool = True,
+    ) -> store.BuildReport:
+        """Build (incrementally) the index of ``settings`` without serving it: ``hrqa index`` and the
+        corpora of evaluation and benchmarks. Loads the embedder (unless given), never the reader.
+        ``embed_sentences=False`` leaves out sentence vectors (a retrieval-only index, local backend)."""
+        embedder = embedder or load_embedder(settings.model, settings.batch_size)
+        return backends.build_index(settings, embedder, progress, wait_for_lock=wait, embed_sentences=embed_sentences)
 
     def rebuild(self, progress: store.BuildProgress | None = None, *, wait: bool = False) -> store.BuildReport:
         """Incremental rebuild; the new snapshot replaces the served one only once it is complete."""

@@ -162,6 +162,26 @@ class Settings:
         return replace(self, **changes)
 
 
+#: command-line flags (argparse destinations) and the setting each one sets; a flag left out (None) leaves
+#: the environment's value or the default
+FLAG_SETTINGS = {
+    "corpus": "corpus_dir",
+    "index_dir": "index_dir",
+    "model": "model",
+    "host": "host",
+    "port": "port",
+    "insecure": "insecure",
+}
+
+
+def settings_from_args(args, environ: dict[str, str] | None = None) -> Settings:
+    """The settings of a command line: defaults, then HRQA_* variables, then the flags ``args`` carries
+    (an argparse Namespace; flags it lacks or left as None are not given). Every entry point builds its
+    settings here: each ``hrqa`` command, ``hrqa serve`` and ``python app.py``."""
+    flags = {field: getattr(args, flag, None) for flag, field in FLAG_SETTINGS.items()}
+    return Settings.from_env(environ, **flags)
+
+
 def _default_cache_dir() -> Path:
     """``$XDG_CACHE_HOME/hrqa/onnx``, else ``~/.cache/hrqa/onnx``."""
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "hrqa" / "onnx"

@@ -1398,21 +1398,14 @@ def check_binding(settings: Settings) -> tuple[str, str] | None:
     return credentials
 
 
-def serve(
-    host: str | None = None,
-    port: int | None = None,
-    insecure: bool = False,
-    corpus_dir: str | Path | None = None,
-    index_dir: str | Path | None = None,
-) -> int:
-    """Start the web app (``python app.py`` and ``hrqa serve``); returns the exit code."""
+def serve(settings: Settings | None = None) -> int:
+    """Start the web app with ``settings`` (``hrqa serve`` and ``python app.py`` build them from their
+    flags with ``settings_from_args``; None: the environment's); returns the exit code."""
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.WARNING, format="%(name)s: %(levelname)s: %(message)s")
     logging.getLogger("hrqa").setLevel(logging.INFO)
     try:
-        settings = Settings.from_env(
-            host=host, port=port, insecure=True if insecure else None, corpus_dir=corpus_dir, index_dir=index_dir
-        )
+        settings = settings or Settings.from_env()
         credentials = check_binding(settings)
     except HrqaError as error:
         print(f"hrqa: error: {error}", file=sys.stderr)

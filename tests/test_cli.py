@@ -276,3 +276,76 @@ def test_the_console_script_is_installed():
     assert result.returncode == 0
     for command in ("index", "ask", "find"):
         assert command in result.stdout
+
+
+# ----------------------------------------------------------------------------- one way to settings (issue 12)
+
+
+@pytest.fixture
+def served(monkeypatch) -> list:
+    """``hrqa.ui`` replaced by a stand-in whose ``serve`` records the settings it is started with."""
+    import types
+
+    import hrqa
+
+    calls: list = []
+    fake = types.ModuleType("hrqa.ui")
+    fake.serve = lambda settings=None, **ignored: calls.append((settings, ignored)) or 0
+    monkeypatch.setitem(sys.modules, "hrqa.ui", fake)
+    monkeypatch.setattr(hrqa, "ui", fake, raising=False)
+    for name in list(os.environ):
+        if name.startswith("HRQA_"):
+            monkeypatch.delenv(name)
+    return calls
+
+
+def test_serve_hands_every_flag_to_the_web_app(served, tmp_path: Path):
+    """``hrqa serve --model X`` was accepted and silently dropped: every flag reaches the settings."""
+    argv = ["--model", str(tmp_path / "model"), "--corpus", str(tmp_path / "c"), "--index-dir", str(tmp_path / "i")]
+    assert cli.main(["serve", *argv, "--host", "127.0.0.2", "--port", "8123", "--insecure"]) == 0
+    (settings, ignored), *more = served
+    assert not more and not ignored
+    assert settings.model == str(tmp_path / "model")
+    assert (settings.corpus_dir, settings.index_dir) == (tmp_path / "c", tmp_path / "i")
+    assert (settings.host, settings.port, settings.insecure) == ("127.0.0.2", 8123, True)
+
+
+def test_serve_flags_left_out_leave_the_environment_in_charge(served, monkeypatch):
+    monkeypatch.setenv("HRQA_INSECURE", "1")
+    monkeypatch.setenv("HRQA_MODEL", "/models/env")
+    monkeypatch.setenv("HRQA_PORT", "8001")
+    assert cli.main(["serve"]) == 0
+    settings = served[0][0]
+    assert (settings.insecure, settings.model, settings.port) == (True, "/models/env", 8001)
+
+
+def test_app_py_is_hrqa_serve(served, tmp_path: Path):
+    """``python app.py`` declares no flags of its own: it runs ``hrqa serve``'s code path."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("hrqa_app_under_test", Path(cli.__file__).parent.parent / "app.py")
+    app = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(app)
+    assert app.main(["--model", str(tmp_path / "m"), "--port", "8124"]) == 0
+    settings = served[0][0]
+    assert (settings.model, settings.port) == (str(tmp_path / "m"), 8124)
+    assert "add_argument" not in Path(app.__file__).read_text(encoding="utf-8")
+
+
+def test_bad_serve_flags_fail_before_the_web_app_loads(served, capsys):
+    assert cli.main(["serve", "--port", "70000"]) == 2
+    assert capsys.readouterr().err.strip() == "hrqa: error: port must be between 1 and 65535, got 70000"
+    assert served == []
+
+
+def test_bench_takes_its_settings_from_the_flags(monkeypatch, tmp_path: Path):
+    from hrqa import bench
+
+    seen = []
+    monkeypatch.setattr(bench, "run", lambda plan, settings, *rest, **kw: seen.append(settings) or {})
+    monkeypatch.setattr(bench, "format_table", lambda report: "")
+    for name in list(os.environ):
+        if name.startswith("HRQA_"):
+            monkeypatch.delenv(name)
+    assert cli.main(["bench", "--model", str(tmp_path / "m"), "--corpus", str(tmp_path / "c")]) == 0
+    assert seen[0].model == str(tmp_path / "m") and seen[0].corpus_dir == tmp_path / "c"

@@ -81,6 +81,48 @@ def test_run_beir_on_a_tiny_benchmark(tmp_path, fake_embedder, monkeypatch):
     assert report["ndcg@10"] == pytest.approx(1.0) and report["recall@100"] == 1.0
 
 
+def test_beir_searches_with_the_configuration_ask_retrieves_with(tmp_path, fake_embedder, monkeypatch):
+    """``hrqa eval --beir`` asked each retriever for 300 candidates while ``Engine.ask`` asks for 100: the
+    figure measured a configuration the question path does not serve. Both now use the engine's one
+    retrieval configuration, which the report and the index manifest record."""
+    from hrqa import retrieval
+    from hrqa.backends.local import LocalBackend
+    from hrqa.engine import Engine
+    from hrqa.settings import Settings
+
+    folder = tmp_path / "tiny"
+    (folder / "qrels").mkdir(parents=True)
+    docs = [{"_id": f"d{n}", "title": f"Doc {n}", "text": f"Birds number {n} sing at dawn."} for n in range(3)]
+    (folder / "corpus.jsonl").write_text("\n".join(json.dumps(d) for d in docs), encoding="utf-8")
+    (folder / "queries.jsonl").write_text(json.dumps({"_id": "q1", "text": "which birds sing"}), encoding="utf-8")
+    (folder / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td2\t1\n", encoding="utf-8")
+    monkeypatch.setattr("hrqa.embedding.load_embedder", lambda *a, **k: fake_embedder)
+    asked: list[tuple[str, int]] = []
+    dense, lexical = LocalBackend.dense_candidates, LocalBackend.lexical_candidates
+    monkeypatch.setattr(
+        LocalBackend,
+        "dense_candidates",
+        lambda self, v, k, scope=None: asked.append(("dense", k)) or dense(self, v, k, scope),
+    )
+    monkeypatch.setattr(
+        LocalBackend,
+        "lexical_candidates",
+        lambda self, t, k, scope=None: asked.append(("lexical", k)) or lexical(self, t, k, scope),
+    )
+
+    report = evaluation.run_beir(folder, Settings(), index_dir=tmp_path / "index-tiny")
+    beir = asked[:2]  # the first query's search (the ablations follow it)
+    asked.clear()
+    settings = Settings(corpus_dir=tmp_path / "index-tiny-corpus", index_dir=tmp_path / "index-tiny")
+    engine = Engine.open(settings, embedder=fake_embedder)
+    engine.retrieve("which birds sing", 5)  # the retrieval of Engine.ask
+    candidates = retrieval.DEFAULT_PARAMETERS.candidates
+    assert beir == asked == [("dense", candidates), ("lexical", candidates)]
+    assert report["retrieval"] == engine.retrieval_parameters.to_json() == retrieval.DEFAULT_PARAMETERS.to_json()
+    assert engine.index.manifest["retrieval"] == report["retrieval"]
+    assert set(report["ndcg@10_variants"]) == {"dense only", "bm25 only", "rrf k=60"}
+
+
 @pytest.mark.slow
 def test_dev_questions_meet_the_answer_quality_targets(real_engine):
     """The figures the README reports for dev.jsonl (issue 4's targets), measured, not asserted blindly."""

@@ -135,3 +135,17 @@ def test_paths_are_paths_and_with_changes_one_value():
 def test_settings_are_frozen():
     with pytest.raises(AttributeError):
         Settings().port = 1  # type: ignore[misc]
+
+
+def test_settings_from_args_maps_flags_and_skips_what_was_not_given():
+    import argparse
+
+    from hrqa.settings import settings_from_args
+
+    args = argparse.Namespace(corpus="c", index_dir=None, model="m", port=8123, insecure=None, limit=3, json=True)
+    settings = settings_from_args(args, {"HRQA_INDEX_DIR": "env-index", "HRQA_INSECURE": "1"})
+    assert (settings.corpus_dir, settings.index_dir, settings.model) == (Path("c"), Path("env-index"), "m")
+    assert (settings.port, settings.insecure) == (8123, True)
+    assert settings_from_args(argparse.Namespace(), {}) == Settings()
+    with pytest.raises(SettingsError, match="port must be between 1 and 65535, got 0"):
+        settings_from_args(argparse.Namespace(port=0), {})

@@ -302,8 +302,13 @@ def open_index(settings: Settings):
     return store.load_index(settings.index_dir)
 
 
-def build_index(settings: Settings, embedder, progress=None, *, wait_for_lock: bool = False):
-    """Build (incrementally) and publish a new generation of the index of ``settings``."""
+def build_index(
+    settings: Settings, embedder, progress=None, *, wait_for_lock: bool = False, embed_sentences: bool = True
+):
+    """Build (incrementally) and publish a new generation of the index of ``settings``.
+
+    ``embed_sentences=False`` (a retrieval-only index) saves the sentence vectors of the local snapshot;
+    the qdrant backend stores them always (its generation holds a sentence collection)."""
     kind = BackendKind.from_str(settings.backend)
     if kind is BackendKind.QDRANT:
         from hrqa.backends import qdrant
@@ -311,4 +316,4 @@ def build_index(settings: Settings, embedder, progress=None, *, wait_for_lock: b
         return qdrant.build(settings, embedder, progress, wait_for_lock=wait_for_lock)
     from hrqa import store
 
-    return store.build_index(settings, embedder, progress, wait_for_lock=wait_for_lock)
+    return store.build_index(settings, embedder, progress, wait_for_lock=wait_for_lock, embed_sentences=embed_sentences)
