@@ -106,6 +106,7 @@ def candidates(
 
 #: a line whose words are at least this share of its document's title words restates the title
 TITLE_SHARE = 0.8
+_SENTENCE_END = re.compile(r"[.!?。！？\"”’)]\s*$")
 
 
 def restates_title(text: str, title_tokens: set[str]) -> bool:
@@ -115,6 +116,8 @@ def restates_title(text: str, title_tokens: set[str]) -> bool:
     (The reader, trained on Wikipedia sentences, rated such lines highest for questions that name
     the document's subject: 5 of dev.jsonl's 13 misses before this rule.)
     """
+    if _SENTENCE_END.search(text):  # a sentence, even one that is also the title (a first line taken as it)
+        return False
     tokens = set(tokenize(text))
     return bool(tokens) and bool(title_tokens) and len(tokens & title_tokens) >= TITLE_SHARE * len(tokens)
 

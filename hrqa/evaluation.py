@@ -72,14 +72,17 @@ def judge(record: dict, result: dict, k: int = 5) -> dict:
     if spans:
 
         def holds(item: dict) -> bool:
-            return item["doc"] == record.get("doc") and any(item["start"] <= s and e <= item["end"] for s, e in spans)
+            return item.get("doc") == record.get("doc") and any(
+                item["start"] <= s and e <= item["end"] for s, e in spans
+            )
 
     else:
         gold = fold(record["answer"])
 
         def holds(item: dict) -> bool:
             text = item["passage"] if "passage" in item else item["text"]
-            return item["doc"] == record.get("doc", item["doc"]) and gold in fold(text)
+            same_doc = "doc" not in item or not record.get("doc") or item["doc"] == record["doc"]
+            return same_doc and gold in fold(text)
 
     verdict["hit@5"] = any(holds(c) for c in citations)
     verdict["top1_passage"] = bool(citations) and holds(citations[0])

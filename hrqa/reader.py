@@ -83,13 +83,6 @@ def softmax_with_null(logits: np.ndarray, null_logit: float) -> ReaderScores:
     return ReaderScores(answer=values[:-1].astype(np.float32), no_answer=float(values[-1]))
 
 
-def reader_input(question: str, previous: Sequence[str] = ()) -> str:
-    """The question side of a reader pair: a follow-up carries the question it follows."""
-    if previous:
-        return f"{question} [SEP] {previous[-1]}"
-    return question
-
-
 def folder_fingerprint(folder: Path) -> str:
     """sha256 (16 hex digits) of the model and tokenizer files: what the manifest and answers record."""
     digest = hashlib.sha256()

@@ -54,7 +54,11 @@ def test_contract_holds(answers, real_engine, seeds_copy: Path, check_contract, 
     result = answers[number]
     check_contract(result, seeds_copy)
     assert result["question"] == DEV[number]["question"]
-    assert result["index"] == {"id": real_engine.index.id, "model": "all-MiniLM-L6-v2"}
+    assert result["index"] == {
+        "id": real_engine.index.id,
+        "model": "all-MiniLM-L6-v2",
+        "reader": real_engine.reader.fingerprint,
+    }
     assert {"encode", "retrieve", "answer", "total"} <= set(result["timings_ms"])
     assert result["citations"], "every answer cites its closest passages, also when it abstains"
     assert len(result["citations"]) <= max(real_engine.settings.top_k, len(result["answer"]))

@@ -35,13 +35,6 @@ def test_idf_overlap_is_the_share_of_question_weight_found():
     assert reader.idf_overlap(set(), {"parti"}, weights.get) == 0.0
 
 
-def test_reader_input_carries_the_previous_question_for_a_follow_up():
-    assert reader.reader_input("Who hosted it?") == "Who hosted it?"
-    assert reader.reader_input("Who hosted it?", ["What was the seminar about?"]) == (
-        "Who hosted it? [SEP] What was the seminar about?"
-    )
-
-
 def test_a_reader_folder_without_its_files_is_refused(tmp_path: Path):
     with pytest.raises(ModelError, match="lacks model.onnx"):
         reader.OnnxReader(tmp_path)
