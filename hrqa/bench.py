@@ -36,11 +36,16 @@ import numpy as np
 
 from hrqa.settings import Settings
 
-ROOT = Path(__file__).resolve().parent.parent
-DEV_QUESTIONS = ROOT / "tests" / "data" / "dev.jsonl"
-APP = ROOT / "app.py"
-#: where a BEIR SciFact folder is looked for when --beir is not given
-BEIR_CANDIDATES = (Path("../shared/beir/scifact"), ROOT.parent / "shared" / "beir" / "scifact")
+#: the folder holding the hrqa package (the source tree, or site-packages in an installed copy): the
+#: bench's child processes import the same hrqa from it; nothing else is read from there
+PACKAGE_PARENT = Path(__file__).resolve().parent.parent
+#: the corpus measured unless --corpus (or HRQA_CORPUS_DIR) names another: the seeds, shipped as package
+#: data so that an installed hrqa benchmarks the same documents from any directory
+SAMPLE_CORPUS = Path(__file__).resolve().parent / "data" / "seeds"
+#: questions about the sample corpus (a copy of tests/data/dev.jsonl, kept equal by tests/test_packaging.py)
+DEV_QUESTIONS = Path(__file__).resolve().parent / "data" / "dev.jsonl"
+#: where a BEIR SciFact folder is looked for when --beir is not given (beside the working directory)
+BEIR_CANDIDATES = (Path("../shared/beir/scifact"),)
 #: the issue's latency budget: full answer p50 over query encoding p50
 ANSWER_TO_ENCODING_BUDGET = 1.3
 
@@ -267,7 +272,7 @@ def _child_env(settings: Settings) -> dict[str, str]:
             "HRQA_CACHE_DIR": str(settings.cache_dir),
             "HRQA_THREADS": str(settings.threads),
             "PYTHONPATH": os.pathsep.join(
-                [str(ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+                [str(PACKAGE_PARENT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
             ),
         }
     )
@@ -431,8 +436,11 @@ def scifact_view(beir: Path, folder: Path, records: int | None) -> Path:
     """A corpus folder holding SciFact's corpus.jsonl (a symlink) or its first ``records`` lines."""
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / "corpus.jsonl"
-    if records is None:
-        target.symlink_to(beir / "corpus.jsonl")
+    if records is None:  # a hard link (or a copy): the corpus stage refuses links that leave the folder
+        try:
+            os.link(beir / "corpus.jsonl", target)
+        except OSError:
+            shutil.copyfile(beir / "corpus.jsonl", target)
     else:
         with (beir / "corpus.jsonl").open(encoding="utf-8") as source, target.open("w", encoding="utf-8") as out:
             for number, line in enumerate(source):
@@ -463,7 +471,7 @@ def cold_ask(settings: Settings, question: str, runs: int) -> dict:
     seconds, cpu, peaks = [], [], []
     for run in range(runs):
         _note(f"cold start: hrqa ask, run {run + 1}/{runs}")
-        child = run_child(command, env=_child_env(settings), cwd=ROOT, timeout=300)
+        child = run_child(command, env=_child_env(settings), cwd=settings.index_dir.parent, timeout=300)
         if child.returncode != 0 or not child.stdout.strip():
             return {"available": False, "reason": f"hrqa ask exited {child.returncode}: {child.stderr.strip()[-300:]}"}
         seconds.append(round(child.seconds, 3))
@@ -479,24 +487,30 @@ def cold_ask(settings: Settings, question: str, runs: int) -> dict:
     }
 
 
-def app_ready(settings: Settings, timeout: float, app: Path = APP) -> dict:
-    """``python app.py --port P`` with a built index, until http://127.0.0.1:P/ answers (any status)."""
-    if not app.exists():
+def app_ready(settings: Settings, timeout: float, app: Path | None = None) -> dict:
+    """``hrqa serve --port P`` (what ``python app.py`` runs) with a built index, until
+    http://127.0.0.1:P/ answers (any status). ``app``: a script to start instead (``python app``)."""
+    if app is not None and not app.exists():
         return {"available": False, "reason": f"not available: {app.name} not found at {app}"}
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
-    _note(f"app start: {app.name} --port {port}")
+    command = [sys.executable, str(app)] if app is not None else [sys.executable, "-m", "hrqa.cli", "serve"]
+    _note(f"app start: {' '.join(command[1:])} --port {port}")
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         started = time.perf_counter()
         process = subprocess.Popen(
-            [sys.executable, str(app), "--port", str(port)], cwd=ROOT, env=_child_env(settings), stdout=out, stderr=err
+            [*command, "--port", str(port)],
+            cwd=settings.index_dir.parent,
+            env=_child_env(settings),
+            stdout=out,
+            stderr=err,
         )
         try:
             while time.perf_counter() - started < timeout:
                 if process.poll() is not None:
                     err.seek(0)
                     tail = err.read().decode("utf-8", "replace").strip()[-300:]
-                    return {"available": False, "reason": f"app.py exited {process.returncode}: {tail}"}
+                    return {"available": False, "reason": f"hrqa serve exited {process.returncode}: {tail}"}
                 try:
                     with urllib.request.urlopen(url, timeout=2) as response:
                         status = response.status
@@ -511,7 +525,7 @@ def app_ready(settings: Settings, timeout: float, app: Path = APP) -> dict:
                     "status": status,
                     "rss_mb_when_ready": current_rss_mb(process.pid),
                 }
-            return {"available": False, "reason": f"app.py did not answer on {url} within {timeout:.0f} s"}
+            return {"available": False, "reason": f"hrqa serve did not answer on {url} within {timeout:.0f} s"}
         finally:
             process.terminate()
             try:
@@ -596,7 +610,7 @@ def ask_stream(settings: Settings, questions: Sequence[str], baseline: Paragraph
     from hrqa.embedding import resolve_model_path
 
     _note(f"stdin: hrqa ask --json with {len(questions)} questions")
-    hrqa = stream_timing([sys.executable, "-m", "hrqa.cli", "ask", "--json"], questions, _child_env(settings), ROOT)
+    hrqa = stream_timing([sys.executable, "-m", "hrqa.cli", "ask", "--json"], questions, _child_env(settings), workdir)
     folder = workdir / "stream-baseline"
     folder.mkdir(exist_ok=True)
     (folder / "paragraphs.json").write_text(json.dumps(baseline.paragraphs), encoding="utf-8")
@@ -613,7 +627,7 @@ def ask_stream(settings: Settings, questions: Sequence[str], baseline: Paragraph
         ],
         questions,
         _child_env(settings),
-        ROOT,
+        workdir,
     )
     result = {"hrqa": hrqa, "baseline": base}
     if hrqa.get("available") and base.get("available"):
@@ -908,8 +922,8 @@ def serving_rss(index_path: Path | None, queries_path: Path) -> Child:
     script = queries_path.parent / ("hrqa_bench_serve.py" if index_path else "hrqa_bench_empty.py")
     script.write_text(_SERVE_SCRIPT if index_path else _EMPTY_SCRIPT, encoding="utf-8")
     arguments = [str(index_path), str(queries_path)] if index_path else []
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(script.parent)])}
-    return run_child([sys.executable, "-m", script.stem, *arguments], cwd=ROOT, timeout=900, env=env)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(PACKAGE_PARENT), str(script.parent)])}
+    return run_child([sys.executable, "-m", script.stem, *arguments], cwd=script.parent, timeout=900, env=env)
 
 
 def bench_scale(sizes: Sequence[int], types: Sequence[str], queries: int, workdir: Path) -> dict:
@@ -1169,11 +1183,11 @@ def format_table(report: dict) -> str:
     app = report["cold_start"]["app"]
     if app.get("available"):
         lines.append(
-            f"  app.py start until http://127.0.0.1:PORT/ answers: {app['ready_s']:.2f} s (budget 10 s), "
+            f"  hrqa serve (app.py) start until http://127.0.0.1:PORT/ answers: {app['ready_s']:.2f} s (budget 10 s), "
             f"RSS {_fmt(app.get('rss_mb_when_ready'), 0)} MB"
         )
     else:
-        lines.append(f"  app.py ready: {app['reason']}")
+        lines.append(f"  hrqa serve (app.py) ready: {app['reason']}")
     memory = report["memory"]
     lines.append(
         f"  peak RSS of this process: {memory['peak_rss_mb_after_corpora']:.0f} MB after both corpora "
@@ -1275,6 +1289,12 @@ def main(args: argparse.Namespace, settings: Settings | None = None) -> int:
 
     plan = Plan.for_size(args.size)
     settings = settings or settings_from_args(args)
+    if not getattr(args, "corpus", None) and not os.environ.get("HRQA_CORPUS_DIR"):
+        settings = settings.with_(corpus_dir=SAMPLE_CORPUS)  # the same documents wherever it runs
+    # children run in the bench's temporary folder: every path they are given is absolute
+    settings = settings.with_(corpus_dir=settings.corpus_dir.resolve())
+    if Path(settings.model).exists():  # a model folder (else the name of the packaged model)
+        settings = settings.with_(model=str(Path(settings.model).resolve()))
     beir = find_beir(getattr(args, "beir", None))
     if getattr(args, "beir", None) and beir is None:
         from hrqa.errors import HrqaError
