@@ -421,7 +421,7 @@ def test_hostile_document_is_shown_as_text_and_runs_no_script(hostile_app):
         page.fill("#hrqa-question textarea", "Where was the Lantern Protocol signed?")
         page.click("#hrqa-ask")
         page.wait_for_selector('#hrqa-chat a[href^="#hrqa-0-"]', timeout=90_000)
-        page.locator("#hrqa-sources .hrqa-show").first.click()
+        page.locator("#hrqa-sources .hrqa-show[data-hrqa-cite]").first.click()
         page.wait_for_selector("#hrqa-document .hrqa-focus", timeout=30_000)
         page.wait_for_timeout(1500)  # give any injected handler (onerror, onload) time to run
 
