@@ -24,7 +24,9 @@ EXPECTED = {
     "How many organisations in total signed the global call for international human rights monitoring "
     "mechanisms on China?": "321 organisations",
     "According to LIU Huawen, which scholar introduced the concept of digital human rights?": "Ma Changshan",
-    "Which organisations from Japan signed the open letter?": "Japan Uyghur Union",
+    "Which ministry issued the \"14th Five Year Plan for Industrial Green Development\"?": (
+        "Ministry of Industry and Information Technology"
+    ),
 }
 CONCURRENT = 50
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
