@@ -24,7 +24,7 @@ EXPECTED = {
     "How many organisations in total signed the global call for international human rights monitoring "
     "mechanisms on China?": "321 organisations",
     "According to LIU Huawen, which scholar introduced the concept of digital human rights?": "Ma Changshan",
-    "Which ministry issued the \"14th Five Year Plan for Industrial Green Development\"?": (
+    'Which ministry issued the "14th Five Year Plan for Industrial Green Development"?': (
         "Ministry of Industry and Information Technology"
     ),
 }
