@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hrqa.answer import merge_hits, missing_specifics, order_citations
 from hrqa.lexical import tokenize
 from hrqa.records import Answer, AnswerSentence, Citation, Hit, Passage, Span
 
@@ -91,24 +92,6 @@ def has_type(text: str, wanted: str | None, question: str = "") -> bool:
         return False
     given = {m.group(0).lower() for m in pattern.finditer(question)}
     return any(m.group(0).lower() not in given for m in pattern.finditer(text))
-
-
-#: numbers, years and ordinals ("22nd", "2019"): paraphrases reword names, rarely numbers
-_SPECIFIC = re.compile(r"\b\d+(?:st|nd|rd|th)?\b")
-
-
-def missing_specifics(question: str, knows) -> list[str]:
-    """Numbers and ordinals in the question that occur nowhere in the corpus.
-
-    "the 22nd seminar" when the corpus only knows the 23rd: the corpus cannot answer.
-    ``knows(token)`` says whether a token is indexed.
-    """
-    missing = []
-    for match in _SPECIFIC.finditer(question):
-        tokens = tokenize(match.group(0))
-        if tokens and not any(knows(t) for t in tokens):
-            missing.append(match.group(0))
-    return missing
 
 
 #: question words followed by what is asked for ("which rule", "who is the director", "how many
@@ -336,21 +319,6 @@ def select_sentences(scored: list[ScoredSentence]) -> list[ScoredSentence]:
     return chosen
 
 
-def merge_hits(hits: list[Hit]) -> list[tuple[Span, str, float]]:
-    """Passages of the same document that overlap or touch become one span (never shown twice)."""
-    merged: list[list] = []
-    for hit in hits:
-        span = hit.passage.span
-        for entry in merged:
-            if entry[1] == hit.passage.doc and entry[0].start <= span.end and span.start <= entry[0].end:
-                entry[0] = Span(min(entry[0].start, span.start), max(entry[0].end, span.end))
-                entry[2] = max(entry[2], hit.score)
-                break
-        else:
-            merged.append([span, hit.passage.doc, hit.score])
-    return [(span, doc, score) for span, doc, score in merged]
-
-
 #: at most this many entries of one list make an answer
 MAX_LIST_ENTRIES = 15
 #: ... and only when they are a small part of their list
@@ -423,21 +391,6 @@ def passages_holding(index, sentences: list[ScoredSentence]) -> list[Passage]:
                     found.append(passage)
                 break
     return found
-
-
-def order_citations(merged: list[tuple[Span, str, float]], holds_answer) -> list[tuple[Span, str, float]]:
-    """Passages holding an answer sentence first; then each other document's best passage (so every
-    source that speaks keeps a place when the list is cut to k); then the rest, by score."""
-    by_score = sorted(merged, key=lambda e: -e[2])
-    first = [e for e in by_score if holds_answer(e)]
-    cited_docs = {e[1] for e in first}
-    second = []
-    for entry in by_score:
-        if entry not in first and entry[1] not in cited_docs:
-            second.append(entry)
-            cited_docs.add(entry[1])
-    rest = [e for e in by_score if e not in first and e not in second]
-    return first + second + rest
 
 
 def build_answer(
