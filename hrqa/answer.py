@@ -15,7 +15,7 @@ import numpy as np
 
 from hrqa.backends.base import SearchBackend
 from hrqa.lexical import tokenize
-from hrqa.reader import Reader, first_stage, idf_overlap
+from hrqa.reader import Reader, first_stage, idf_overlap, sentence_context
 from hrqa.records import Answer, AnswerSentence, Citation, Hit, Passage, Span
 
 
@@ -66,6 +66,8 @@ class Candidate:
     lexical: float
     passage_rank: int
     probability: float = 0.0
+    #: the document's title and the sentence before this one (before its list, for a list entry)
+    context: str = ""
 
 
 def candidates(
@@ -107,9 +109,23 @@ def candidates(
             dense=float(dense[i]),
             lexical=float(lexical[i]),
             passage_rank=best_rank[int(rows[i])],
+            context=context_of(backend, int(rows[i])),
         )
         for i in chosen.tolist()
     ]
+
+
+def context_of(backend: SearchBackend, row: int) -> str:
+    """What the reader reads beside a sentence: its document's title and the sentence before it, or
+    for a list entry the sentence before the list ("We, the undersigned organisations ...")."""
+    sentence = backend.sentence_at(row)
+    first = backend.sentence_rows_of(sentence.doc).start
+    before = row - 1
+    if sentence.is_list_item:
+        while before >= first and backend.sentence_at(before).is_list_item:
+            before -= 1
+    text = backend.text(sentence.doc, backend.sentence_at(before).span) if before >= first else ""
+    return sentence_context(backend.document(sentence.doc).title, " ".join(text.split()))
 
 
 #: a line whose words are at least this share of its document's title words restates the title
@@ -144,7 +160,7 @@ def read(reader: Reader, question: str, found: list[Candidate]) -> tuple[list[Ca
     """The candidates with the reader's probabilities, most probable first, and P(no answer)."""
     if not found:
         return [], 1.0
-    scores = reader.score(question, [c.text for c in found])
+    scores = reader.score(question, [c.text for c in found], [c.context for c in found])
     rated = [replace(c, probability=float(p)) for c, p in zip(found, scores.answer)]
     rated.sort(key=lambda c: -c.probability)
     return rated, scores.no_answer

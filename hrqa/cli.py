@@ -238,6 +238,8 @@ def cmd_train_reader(args: argparse.Namespace) -> int:
         group_size=args.group_size,
         frozen_layers=args.frozen_layers,
         learning_rate=args.learning_rate,
+        max_length=args.max_length,
+        context=not args.no_context,
         init=args.init,
     )
     result = reader_training.train(work, Path(args.out) if args.out else READER_DIR, config, max_steps=args.max_steps)
@@ -336,6 +338,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--init", help="checkpoint.pt of an earlier run to start from (a warm start)")
     p.add_argument("--frozen-layers", type=int, default=2, help="lower encoder layers left as the base has them")
     p.add_argument("--learning-rate", type=float, default=4e-5, help="encoder learning rate (the head's is 1e-3)")
+    p.add_argument("--max-length", type=int, default=128, help="tokens of question + candidate + context")
+    p.add_argument("--no-context", action="store_true", help="read candidates without their title and sentence before")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=13)
     p.set_defaults(handler=cmd_train_reader)

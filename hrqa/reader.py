@@ -34,6 +34,26 @@ READER_DIR = Path(__file__).parent / "models" / "reader"
 #: RRF constant of the first stage (k=60, as hrqa's passage fusion and Cormack et al. 2009)
 FIRST_STAGE_RRF_K = 60
 
+#: characters of the sentence before a candidate that the reader sees as its context: the opening of a
+#: sentence names its subject, which is what a pronoun ("It gathered ...") or a list entry leaves out
+CONTEXT_CHARS = 200
+
+
+def reader_text(sentence: str, context: str) -> str:
+    """What a context-reading reader sees of a candidate: the sentence, then [SEP] and its context.
+
+    The sentence comes first, so truncation (longest first) shortens the context, never the sentence.
+    """
+    return f"{sentence} [SEP] {context}" if context else sentence
+
+
+def sentence_context(title: str, before: str) -> str:
+    """A candidate's context: its document's title and the sentence before it (or before its list)."""
+    before = before[:CONTEXT_CHARS]
+    if not before or before.strip() == title.strip():
+        return title
+    return f"{title} | {before}" if title else before
+
 
 @dataclass(frozen=True)
 class ReaderScores:
@@ -48,7 +68,7 @@ class ReaderScores:
 class Reader(Protocol):
     fingerprint: str
 
-    def score(self, question: str, sentences: Sequence[str]) -> ReaderScores: ...
+    def score(self, question: str, sentences: Sequence[str], contexts: Sequence[str] | None = None) -> ReaderScores: ...
 
 
 def idf_overlap(question_tokens: set[str], sentence_tokens: set[str], idf: Callable[[str], float]) -> float:
@@ -105,6 +125,8 @@ class OnnxReader:
         config = json.loads((self.folder / "reader.json").read_text(encoding="utf-8"))
         self.null_logit = float(config["null_logit"])
         self.max_length = int(config["max_length"])
+        #: whether the reader was trained to read each candidate with its context (``reader_text``)
+        self.reads_context = bool(config.get("context", False))
         self.threads = threads
         self._session = None
         self._tokenizer = None
@@ -118,6 +140,8 @@ class OnnxReader:
 
                 tokenizer = Tokenizer.from_file(str(self.folder / "tokenizer.json"))
                 tokenizer.enable_truncation(self.max_length)
+                # one pair per call needs no padding (the shipped tokenizer.json pads to 128 tokens)
+                tokenizer.no_padding()
                 options = onnxruntime.SessionOptions()
                 options.intra_op_num_threads = self.threads
                 options.inter_op_num_threads = 1
@@ -133,10 +157,12 @@ class OnnxReader:
                 self._session = session
         return self._session, self._tokenizer
 
-    def logits(self, question: str, sentences: Sequence[str]) -> np.ndarray:
+    def logits(self, question: str, sentences: Sequence[str], contexts: Sequence[str] | None = None) -> np.ndarray:
         if not sentences:
             return np.zeros(0, dtype=np.float32)
         session, tokenizer = self._load()
+        if self.reads_context and contexts is not None:
+            sentences = [reader_text(s, c) for s, c in zip(sentences, contexts, strict=True)]
         # One pair per call: dynamic int8 quantisation scales activations over the whole input, so in a
         # padded batch a pair's score would depend on its neighbours (up to 0.6 logits apart, measured);
         # alone, each pair has its own scale and no padding (dev.jsonl: 146 ms for 12 pairs against 223 ms
@@ -152,8 +178,8 @@ class OnnxReader:
             scores.append(float(np.asarray(out).reshape(-1)[0]))
         return np.array(scores, dtype=np.float32)
 
-    def score(self, question: str, sentences: Sequence[str]) -> ReaderScores:
-        return softmax_with_null(self.logits(question, sentences), self.null_logit)
+    def score(self, question: str, sentences: Sequence[str], contexts: Sequence[str] | None = None) -> ReaderScores:
+        return softmax_with_null(self.logits(question, sentences, contexts), self.null_logit)
 
 
 _SHIPPED: dict[tuple[str, int], OnnxReader] = {}

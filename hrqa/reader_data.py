@@ -23,9 +23,10 @@ import random
 import re
 import shutil
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+from hrqa.reader import sentence_context
 from hrqa.records import Span
 
 log = logging.getLogger(__name__)
@@ -50,10 +51,27 @@ class Group:
     source: str
     #: whether the question has an answer in its document (the first stage may have missed it)
     answerable: bool = False
+    #: each candidate's context (``reader.sentence_context``); empty where the source has none (QNLI)
+    contexts: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if any(self.answers) and not self.answerable:
             object.__setattr__(self, "answerable", True)
+        if not self.contexts:
+            object.__setattr__(self, "contexts", ("",) * len(self.candidates))
+
+    def keep(self, positions: Iterable[int], **changes) -> Group:
+        """The group with only the candidates at ``positions`` (in that order)."""
+        positions = list(positions)
+        fields = {
+            "question": self.question,
+            "candidates": tuple(self.candidates[i] for i in positions),
+            "answers": tuple(self.answers[i] for i in positions),
+            "source": self.source,
+            "answerable": self.answerable,
+            "contexts": tuple(self.contexts[i] for i in positions),
+        }
+        return Group(**(fields | changes))
 
 
 def write_groups(groups: Iterable[Group], path: Path) -> int:
@@ -69,17 +87,24 @@ def write_groups(groups: Iterable[Group], path: Path) -> int:
 def read_groups(path: Path) -> list[Group]:
     with Path(path).open(encoding="utf-8") as handle:
         return [
-            Group(r["question"], tuple(r["candidates"]), tuple(r["answers"]), r["source"], r.get("answerable", False))
+            Group(
+                r["question"],
+                tuple(r["candidates"]),
+                tuple(r["answers"]),
+                r["source"],
+                r.get("answerable", False),
+                tuple(r.get("contexts", ())),
+            )
             for r in map(json.loads, handle)
         ]
 
 
 def gold_removed(group: Group) -> Group | None:
     """The group without its answering candidates, to be answered "no answer"."""
-    rest = [c for c, a in zip(group.candidates, group.answers) if not a]
+    rest = [i for i, a in enumerate(group.answers) if not a]
     if not group.answerable or len(rest) < 2:
         return None
-    return Group(group.question, tuple(rest), (False,) * len(rest), group.source + "-gold-removed")
+    return group.keep(rest, source=group.source + "-gold-removed", answerable=False)
 
 
 #: names (capitalised word runs) and numbers: what SQuAD 2.0's adversarial writers most often swap
@@ -109,7 +134,13 @@ def entity_swapped(group: Group, rng: random.Random) -> Group | None:
     if not pool:
         return None
     question = group.question[: slot.start()] + rng.choice(pool) + group.question[slot.end() :]
-    return Group(question, group.candidates, (False,) * len(group.candidates), group.source + "-swapped")
+    return replace(
+        group,
+        question=question,
+        answers=(False,) * len(group.candidates),
+        source=group.source + "-swapped",
+        answerable=False,
+    )
 
 
 def augmented(groups: list[Group], rng: random.Random, gold_removed_share: float, swapped_share: float) -> list[Group]:
@@ -127,17 +158,24 @@ def selqa_groups(path: Path, size: int, rng: random.Random) -> list[Group]:
     groups = []
     for record in json.loads(Path(path).read_text(encoding="utf-8")):
         answers = set(record["answers"])
-        gold = [c for i, c in enumerate(record["candidates"]) if i in answers]
-        others = [c for i, c in enumerate(record["candidates"]) if i not in answers and c.strip()]
+        sentences = record["candidates"]
+        gold = [i for i in range(len(sentences)) if i in answers]
+        others = [i for i in range(len(sentences)) if i not in answers and sentences[i].strip()]
         if not gold:
             continue
         rng.shuffle(others)
         chosen = gold[:1] + others[: size - 1]
-        flags = [True] + [False] * (len(chosen) - 1)
-        order = list(range(len(chosen)))
-        rng.shuffle(order)
+        rng.shuffle(chosen)
+        # the candidates are the section's sentences in order: the one before is each one's context
+        title = f"{record.get('article', '')}: {record.get('section', '')}".strip(": ")
         groups.append(
-            Group(record["question"], tuple(chosen[i] for i in order), tuple(flags[i] for i in order), "selqa")
+            Group(
+                record["question"],
+                tuple(sentences[i] for i in chosen),
+                tuple(i in answers for i in chosen),
+                "selqa",
+                contexts=tuple(sentence_context(title, sentences[i - 1] if i else "") for i in chosen),
+            )
         )
     return groups
 
@@ -202,7 +240,7 @@ def engine_groups(engine, questions: list[dict], size: int, source: str, add_mis
     (``add_missing_gold``), an answerable question whose gold sentence the first stage missed gets
     it in place of its last candidate.
     """
-    from hrqa.answer import candidates
+    from hrqa.answer import candidates, context_of
 
     backend = engine.backend
     groups = []
@@ -211,25 +249,26 @@ def engine_groups(engine, questions: list[dict], size: int, source: str, add_mis
         found = candidates(backend, record["question"], retrieved.query_vector, retrieved.hits, size)
         spans = gold_spans(record)
         texts = [c.text for c in found]
+        contexts = [c.context for c in found]
         flags = [c.doc == record.get("doc") and any(c.span.contains(g) for g in spans) for c in found]
         if spans and not any(flags) and add_missing_gold:
-            gold = _sentence_holding(backend, record["doc"], spans[0])
-            if gold is None:
+            row = _sentence_holding(backend, record["doc"], spans[0])
+            if row is None:
                 continue
             if len(texts) >= size:
-                texts, flags = texts[:-1], flags[:-1]
-            texts.append(gold)
+                texts, flags, contexts = texts[:-1], flags[:-1], contexts[:-1]
+            texts.append(backend.text(record["doc"], backend.sentence_at(row).span))
+            contexts.append(context_of(backend, row))
             flags.append(True)
         if texts:
-            groups.append(Group(record["question"], tuple(texts), tuple(flags), source, bool(spans)))
+            groups.append(Group(record["question"], tuple(texts), tuple(flags), source, bool(spans), tuple(contexts)))
     return groups
 
 
-def _sentence_holding(backend, doc: str, span: Span) -> str | None:
+def _sentence_holding(backend, doc: str, span: Span) -> int | None:
     for row in backend.sentence_rows_of(doc):
-        sentence = backend.sentence_at(row)
-        if sentence.span.contains(span):
-            return backend.text(doc, sentence.span)
+        if backend.sentence_at(row).span.contains(span):
+            return row
     return None
 
 

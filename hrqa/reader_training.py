@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hrqa.reader import reader_text
 from hrqa.reader_data import Group, read_groups
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,8 @@ class TrainingConfig:
     threads: int = 2
     #: a checkpoint.pt of an earlier run whose weights this run starts from (a warm start)
     init: str | None = None
+    #: read each candidate with its context (title and the sentence before: ``reader.reader_text``)
+    context: bool = True
 
 
 def _base_path(base: str) -> Path | None:
@@ -129,10 +132,14 @@ def trim(group: Group, size: int) -> Group:
         return group
     keep = [i for i, a in enumerate(group.answers) if a][:size]
     keep += [i for i, a in enumerate(group.answers) if not a][: size - len(keep)]
-    keep.sort()
-    return Group(
-        group.question, tuple(group.candidates[i] for i in keep), tuple(group.answers[i] for i in keep), group.source
-    )
+    return group.keep(sorted(keep))
+
+
+def pairs_of(group: Group, context: bool) -> list[tuple[str, str]]:
+    """The (question, candidate) pairs the reader reads, with each candidate's context when it reads one."""
+    if not context:
+        return [(group.question, c) for c in group.candidates]
+    return [(group.question, reader_text(c, x)) for c, x in zip(group.candidates, group.contexts, strict=True)]
 
 
 def batches(groups: list[Group], lengths: list[int], batch_pairs: int, rng: random.Random) -> list[list[int]]:
@@ -230,9 +237,7 @@ def train(work: Path, out: Path, config: TrainingConfig, max_steps: int | None =
     validation = read_groups(work / "validation.jsonl") if (work / "validation.jsonl").exists() else []
     sample = random.Random(config.seed).sample(validation, min(config.validation_sample, len(validation)))
     encode = _Encoder(config.base, config.max_length)
-    lengths = [
-        max(len(e.ids) for e in encode.tokenizer.encode_batch([(g.question, c) for c in g.candidates])) for g in groups
-    ]
+    lengths = [max(len(e.ids) for e in encode.tokenizer.encode_batch(pairs_of(g, config.context))) for g in groups]
     model = build_model(config.base)
     if config.init:
         model.load_state_dict(torch.load(config.init, weights_only=False)["model"])
@@ -286,7 +291,7 @@ def train(work: Path, out: Path, config: TrainingConfig, max_steps: int | None =
 
     def score(g: Group):
         with torch.no_grad():
-            logits = model(*encode([(g.question, c) for c in g.candidates]))
+            logits = model(*encode(pairs_of(g, config.context)))
         return logits.numpy(), float(model.null.detach())
 
     started = time.perf_counter()
@@ -300,7 +305,7 @@ def train(work: Path, out: Path, config: TrainingConfig, max_steps: int | None =
             if step >= total_steps:
                 break
             model.train()
-            pairs = [(groups[i].question, c) for i in batch for c in groups[i].candidates]
+            pairs = [pair for i in batch for pair in pairs_of(groups[i], config.context)]
             logits = model(*encode(pairs))
             losses, at = [], 0
             for i in batch:
@@ -376,7 +381,11 @@ def export(model, config: TrainingConfig, out: Path, work: Path) -> dict:
     shutil.copyfile(tokenizer_file(config.base), staging / "tokenizer.json")
     null = float(model.null.detach())
     (staging / "reader.json").write_text(
-        json.dumps({"null_logit": null, "max_length": config.max_length, "base": config.base}, indent=2) + "\n",
+        json.dumps(
+            {"null_logit": null, "max_length": config.max_length, "base": config.base, "context": config.context},
+            indent=2,
+        )
+        + "\n",
         encoding="utf-8",
     )
     from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -392,7 +401,8 @@ def export(model, config: TrainingConfig, out: Path, work: Path) -> dict:
 
         reader = OnnxReader(staging, threads=config.threads)
         figures[name] = evaluate_groups(
-            lambda g, reader=reader: (reader.logits(g.question, list(g.candidates)), null), validation
+            lambda g, reader=reader: (reader.logits(g.question, list(g.candidates), list(g.contexts)), null),
+            validation,
         )
     keep_int8 = figures["int8"]["first_sentence"] >= 0.99 * figures["fp32"]["first_sentence"]
     shutil.copyfile(int8 if keep_int8 else fp32, staging / "model.onnx")

@@ -45,7 +45,7 @@ class FakeReader:
         self.logits, self.null = logits, null
         self.seen: list[tuple[str, list[str]]] = []
 
-    def score(self, question, sentences):
+    def score(self, question, sentences, contexts=None):
         self.seen.append((question, list(sentences)))
         return softmax_with_null(np.array([self.logits.get(s, -5.0) for s in sentences]), self.null)
 

@@ -262,7 +262,7 @@ class OverlapReader:
 
     fingerprint = "overlap-test"
 
-    def score(self, question, sentences):
+    def score(self, question, sentences, contexts=None):
         words = set(tokenize(question))
         logits = np.array([len(words & set(tokenize(s))) for s in sentences], dtype=np.float32)
         return softmax_with_null(logits, 1.5)
