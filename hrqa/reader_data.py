@@ -301,14 +301,14 @@ def build_training_data(
     groups = engine_groups(engine_for("xquad", work / "corpus-xquad"), xquad_questions, size, "xquad")
     train += groups
     counts["xquad"] = len(groups)
-    extra = augmented(train, rng, gold_removed_share, swapped_share)
-    train += extra
-    counts["gold-removed"] = sum(g.source.endswith("-gold-removed") for g in extra)
-    counts["entity-swapped"] = sum(g.source.endswith("-swapped") for g in extra)
     for part in ("dev", "test"):
         groups = selqa_groups(shared_qa / "train" / f"selqa-ass-{part}.json", size, rng)
         train += groups
         counts[f"selqa-{part}"] = len(groups)
+    extra = augmented(train, rng, gold_removed_share, swapped_share)
+    train += extra
+    counts["gold-removed"] = sum(g.source.endswith("-gold-removed") for g in extra)
+    counts["entity-swapped"] = sum(g.source.endswith("-swapped") for g in extra)
     groups = qnli_groups(shared_qa / "train" / "qnli-dev.tsv")
     train += groups
     counts["qnli"] = len(groups)
