@@ -1,0 +1,121 @@
+"""The answer step's first stage: the sentences of the retrieved passages most like the question.
+
+Cheap signals only (stored sentence vectors against the question vector, IDF-weighted word overlap,
+fused by ``reader.first_stage``); the reader reads the few best. Lines that restate the document's title
+and field labels are left out, known from the document's structure rather than from the question; each
+candidate carries the context the reader reads beside it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from hrqa.backends.base import SearchBackend
+from hrqa.lexical import tokenize
+from hrqa.reader import first_stage, idf_overlap, sentence_context
+from hrqa.records import Hit, Span
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A sentence of a retrieved passage, with its first-stage signals and the reader's probability."""
+
+    row: int
+    doc: str
+    span: Span
+    text: str
+    dense: float
+    lexical: float
+    passage_rank: int
+    probability: float = 0.0
+    #: the document's title and the sentence before this one (before its list, for a list entry)
+    context: str = ""
+
+
+def candidates(
+    backend: SearchBackend, question: str, query_vector: np.ndarray, hits: list[Hit], limit: int
+) -> list[Candidate]:
+    """The ``limit`` sentences of the hit passages most like the question (first stage), best first.
+
+    One candidate per distinct text: a line repeated in a document is one sentence.
+    """
+    best_rank: dict[int, int] = {}
+    for rank, hit in enumerate(hits):
+        for position in range(hit.passage.first_sentence, hit.passage.last_sentence + 1):
+            best_rank.setdefault(backend.sentence_row(hit.passage.doc, position), rank)
+    distinct: dict[str, int] = {}
+    sentences = {row: backend.sentence_at(row) for row in best_rank}
+    titles: dict[str, set[str]] = {}
+    for row, sentence in sentences.items():
+        if sentence.doc not in titles:
+            titles[sentence.doc] = set(tokenize(backend.document(sentence.doc).title))
+        text = backend.text(sentence.doc, sentence.span)
+        if restates_title(text, titles[sentence.doc]) or is_label(text, sentence.is_list_item):
+            continue
+        distinct.setdefault(" ".join(backend.text(sentence.doc, sentence.span).lower().split()), row)
+    if not distinct:
+        return []
+    rows = np.fromiter(distinct.values(), dtype=np.int64)
+    texts = [backend.text(sentences[r].doc, sentences[r].span) for r in rows.tolist()]
+    vectors = backend.vectors_of_sentences(rows)
+    dense = vectors @ query_vector if vectors is not None else np.zeros(len(rows), dtype=np.float32)
+    question_tokens = set(tokenize(question))
+    lexical = np.array([idf_overlap(question_tokens, set(tokenize(t)), backend.idf) for t in texts])
+    chosen = first_stage(dense, lexical, limit)
+    return [
+        Candidate(
+            row=int(rows[i]),
+            doc=sentences[int(rows[i])].doc,
+            span=sentences[int(rows[i])].span,
+            text=texts[i],
+            dense=float(dense[i]),
+            lexical=float(lexical[i]),
+            passage_rank=best_rank[int(rows[i])],
+            context=context_of(backend, int(rows[i])),
+        )
+        for i in chosen.tolist()
+    ]
+
+
+def context_of(backend: SearchBackend, row: int) -> str:
+    """What the reader reads beside a sentence: its document's title and the sentence before it, or
+    for a list entry the sentence before the list ("We, the undersigned organisations ...")."""
+    sentence = backend.sentence_at(row)
+    first = backend.sentence_rows_of(sentence.doc).start
+    before = row - 1
+    if sentence.is_list_item:
+        while before >= first and backend.sentence_at(before).is_list_item:
+            before -= 1
+    text = backend.text(sentence.doc, backend.sentence_at(before).span) if before >= first else ""
+    return sentence_context(backend.document(sentence.doc).title, " ".join(text.split()))
+
+
+#: a line whose words are at least this share of its document's title words restates the title
+TITLE_SHARE = 0.8
+_SENTENCE_END = re.compile(r"[.!?。！？\"”’)]\s*$")
+
+
+def restates_title(text: str, title_tokens: set[str]) -> bool:
+    """A title line, header or breadcrumb that repeats the document's title: it names the topic and
+    answers nothing, yet shares the question's words. Known from the catalog, not from the question.
+
+    (The reader, trained on Wikipedia sentences, rated such lines highest for questions that name
+    the document's subject: 5 of dev.jsonl's 13 misses before this rule.)
+    """
+    if _SENTENCE_END.search(text):  # a sentence, even one that is also the title (a first line taken as it)
+        return False
+    tokens = set(tokenize(text))
+    return bool(tokens) and bool(title_tokens) and len(tokens & title_tokens) >= TITLE_SHARE * len(tokens)
+
+
+#: a line of fewer words than this, without a sentence end, not a list entry, is a label ("Hosted by",
+#: "Share:"): it leads into what follows and answers nothing by itself
+LABEL_WORDS = 3
+
+
+def is_label(text: str, is_list_item: bool) -> bool:
+    """A field label or navigation word of a page ("Hosted by", "Share:"), known from its shape."""
+    return not is_list_item and len(re.findall(r"\w+", text)) < LABEL_WORDS and not _SENTENCE_END.search(text)

@@ -1,0 +1,71 @@
+"""The first stage: which sentences reach the reader, and the context each is read with."""
+
+from __future__ import annotations
+
+from hrqa import candidates
+from hrqa.engine import Engine
+from hrqa.lexical import tokenize
+from hrqa.reader import CONTEXT_CHARS, reader_text, sentence_context
+
+
+def test_a_line_restating_the_documents_title_is_no_candidate():
+    title = set(tokenize("CHINA – Joint Human Rights Dialogue with the USA: Time to make it effective"))
+    assert candidates.restates_title("CHINA – Joint Human Rights Dialogue with the USA", title)
+    assert not candidates.restates_title("This statement was issued by CHRD on May 10, 2010.", title)
+    assert not candidates.restates_title("", title) and not candidates.restates_title("Joint dialogue", set())
+    # a sentence stays a candidate even where a document without catalog entry took it as its title
+    assert not candidates.restates_title(
+        "The river festival was held in Lyon.", set(tokenize("The river festival was held in Lyon."))
+    )
+
+
+def test_labels_are_no_candidates_but_short_sentences_and_list_entries_are():
+    assert candidates.is_label("Hosted by", False) and candidates.is_label("Share:", False)
+    assert not candidates.is_label("It rained.", False)
+    assert not candidates.is_label("2. Acme", True)
+    assert not candidates.is_label("2023-07-31 14:21·Forum on Global Human Rights Governance", False)
+
+
+def _row_of(backend, doc: str, text: str) -> int:
+    for row in backend.sentence_rows_of(doc):
+        if backend.text(doc, backend.sentence_at(row).span) == text:
+            return row
+    raise AssertionError(f"no sentence {text!r} in {doc}")
+
+
+def test_a_sentence_is_read_with_its_title_and_the_sentence_before_it(tiny_settings, fake_embedder):
+    backend = Engine.open(tiny_settings, embedder=fake_embedder, build="missing").backend
+    context = candidates.context_of(backend, _row_of(backend, "a.txt", "The mayor opened it."))
+    assert context == "River festival | It lasted three days in June."  # the line break folded to a space
+
+
+def test_a_list_entry_is_read_with_the_line_that_leads_into_its_list(tiny_settings, fake_embedder):
+    backend = Engine.open(tiny_settings, embedder=fake_embedder, build="missing").backend
+    row = _row_of(backend, "b.txt", "3. Gamma League")
+    assert backend.sentence_at(row).is_list_item
+    context = candidates.context_of(backend, row)
+    # not the entry before it ("2. Beta Watch (Japan)"): the lead-in line, here also the document's title
+    assert context.endswith("Signatories of the letter:") and "Beta Watch" not in context
+
+
+def test_the_first_sentence_has_only_the_title_and_context_is_cut():
+    assert sentence_context("River festival", "") == "River festival"
+    assert sentence_context("River festival", "River festival") == "River festival"  # a title line before it
+    assert sentence_context("", "It rained.") == "It rained."
+    assert len(sentence_context("T", "x" * 1000)) == len("T | ") + CONTEXT_CHARS
+    # the sentence comes first: truncation shortens the context, never the sentence read
+    assert reader_text("It rained.", "Weather") == "It rained. [SEP] Weather"
+    assert reader_text("It rained.", "") == "It rained."
+
+
+def test_the_reader_is_given_each_candidates_context(tiny_settings, fake_embedder):
+    from tests.test_answer import FakeReader
+
+    engine = Engine.open(tiny_settings, embedder=fake_embedder, build="missing")
+    fake = FakeReader({"The mayor opened it.": 3.0})
+    engine._reader = fake
+    engine.ask("Who opened the river festival?")
+    sentences = fake.seen[-1][1]
+    assert len(fake.contexts) == len(sentences)
+    mayor = sentences.index("The mayor opened it.")
+    assert fake.contexts[mayor] == "River festival | It lasted three days in June."
