@@ -16,32 +16,11 @@ from hrqa.settings import settings_from_args
 FIND_CONTEXT_CHARS = 120
 
 
-class _ProgressLine:
-    """One updating line on stderr per stage: 'embedding passages  120/137'."""
-
-    def __init__(self, stream=None) -> None:
-        self.stream = stream or sys.stderr
-        self.stage = None
-
-    def __call__(self, stage: str, done: int, total: int) -> None:
-        if stage != self.stage and self.stage is not None:
-            self.stream.write("\n")
-        self.stage = stage
-        width = 30
-        filled = int(width * done / total) if total else width
-        self.stream.write(f"\r{stage:<26} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
-        self.stream.flush()
-
-    def close(self) -> None:
-        if self.stage is not None:
-            self.stream.write("\n")
-            self.stream.flush()
-
-
 def cmd_index(args: argparse.Namespace) -> int:
     from hrqa.engine import Engine
+    from hrqa.progress import ConsoleProgress
 
-    progress = _ProgressLine()
+    progress = ConsoleProgress(prefix="")
     try:
         report = Engine.build_index(settings_from_args(args), progress=progress, wait=args.wait)
     finally:
@@ -205,9 +184,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
         if args.baselines:
             questions = evaluation.load_questions(Path(args.questions))
             if any(evaluation.gold_spans(q) for q in questions):
-                report["baselines"] = evaluation.run_sentence_baselines(engine, Path(args.questions), articles=articles)
+                from hrqa.baselines.sentences import run_sentence_baselines
+
+                report["baselines"] = run_sentence_baselines(engine, Path(args.questions), articles=articles)
             else:
-                report["baselines"] = evaluation.run_baselines(engine, Path(args.questions))
+                from hrqa.baselines.paragraphs import run_paragraph_baselines
+
+                report["baselines"] = run_paragraph_baselines(engine, Path(args.questions))
     print(json.dumps(report, indent=1, ensure_ascii=False) if args.json else evaluation.format_report(report))
     return 0
 

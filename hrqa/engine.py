@@ -1,33 +1,41 @@
-"""The façade the CLI, the web app and the tests use: open an index, ask, find, rebuild, status."""
+"""The façade the CLI, the web app and the tests use: open an index, ask, find, rebuild, status.
+
+Checking a question's arguments lives in ``hrqa.question``, the researcher's desk (documents, every
+mention, shared links) in ``hrqa.desk``, opening or building in the background while serving in
+``hrqa.lifecycle``; the names below are the engine's public face for all of them."""
 
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
-import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from hrqa import answer as answer_step
-from hrqa import backends, retrieval, store
+from hrqa import backends, desk, retrieval, store
 from hrqa.embedding import Embedder, load_embedder
-from hrqa.errors import DocumentNotFoundError, IndexMissingError, IndexStaleError, QuestionError, printable
-from hrqa.lexical import tokenize
-from hrqa.reader import Reader, load_reader
-from hrqa.records import (
-    Answer,
-    Document,
-    DocumentInfo,
-    DocumentList,
-    FindReport,
-    FindResult,
-    Hit,
-    MentionLine,
-    SharedSpan,
-    Span,
+from hrqa.errors import (
+    DocumentNotFoundError,
+    IndexBusyError,
+    IndexMissingError,
+    IndexStaleError,
+    QuestionError,
+    printable,
 )
+from hrqa.question import (  # noqa: F401 - re-exported: the engine's public names since before the split
+    MAX_SOURCES,
+    Request,
+    asks_across_sources,
+    check_request,
+    clean_question,
+    contextualise,
+    document_kinds,
+    reader_question,
+)
+from hrqa.reader import Reader, load_reader
+from hrqa.records import Answer, Document, DocumentList, FindReport, FindResult, Hit, SharedSpan
 from hrqa.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -38,167 +46,8 @@ ANSWER_PASSAGES = 8
 DIVERSITY_MIN_RELATIVE = 0.6
 #: ... and when the question itself asks across sources ("how do the documents ...", "portrayed")
 DIVERSITY_MIN_RELATIVE_COMPARATIVE = 0.3
-_ACROSS = re.compile(
-    r"\b(documents|sources|across|compare|comparison|perspectives?|portray(?:ed|s)?|views?|"
-    r"differ|disagree|both|each side|sides|according to (?:the )?(?:different|various))\b",
-    re.IGNORECASE,
-)
 
-
-def asks_across_sources(question: str) -> bool:
-    """A question that asks how several sources see something (answered from each of them)."""
-    return bool(_ACROSS.search(question))
-
-
-#: words that point back at an earlier question ("Who hosted it?")
-_REFERRING = frozenset(
-    [
-        "it",
-        "its",
-        "they",
-        "them",
-        "their",
-        "theirs",
-        "this",
-        "that",
-        "these",
-        "those",
-        "he",
-        "him",
-        "his",
-        "she",
-        "her",
-        "there",
-        "such",
-    ]
-)
-
-
-def clean_question(question: str, limit: int, what: str = "the question", setting: str = "max_question_chars") -> str:
-    """The question without control characters and surplus white space; refuse empty, invisible or
-    overlong. ``what`` names it in the messages ("history item 2"), ``setting`` the limit's setting."""
-    if not isinstance(question, str):
-        raise QuestionError(f"{what} must be text")
-    if len(question) > 4 * limit:  # refuse a huge paste at once rather than clean it character by character
-        raise QuestionError(f"{what} has {len(question)} characters, over the limit of {limit} (setting {setting})")
-    cleaned = "".join(" " if unicodedata.category(c).startswith("C") and c not in "\u200d" else c for c in question)
-    cleaned = " ".join(cleaned.split())
-    if not cleaned:
-        raise QuestionError(f"{what} is empty; type a question")
-    # a letter, digit, punctuation mark or symbol (emoji): U+200D (kept to join emoji) alone shows nothing
-    if not any(unicodedata.category(c)[0] in "LNPS" for c in cleaned):
-        raise QuestionError(f"{what} is empty (only invisible characters); type a question")
-    if len(cleaned) > limit:
-        raise QuestionError(f"{what} has {len(cleaned)} characters, over the limit of {limit} (setting {setting})")
-    return cleaned
-
-
-#: the most sources one answer may cite (k); the answer step reads at most a few dozen passages anyway
-MAX_SOURCES = 50
-
-
-def _texts(value: object, what: str, noun: str) -> list[str]:
-    """``value`` as a list of strings, or a one-line QuestionError saying what is wrong with it."""
-    if value is None:
-        return []
-    if isinstance(value, str):
-        raise QuestionError(f"{what} must be a list of {noun}, not a single string")
-    if not isinstance(value, (list, tuple)):
-        raise QuestionError(f"{what} must be a list of {noun}, not {type(value).__name__}")
-    for number, item in enumerate(value, 1):
-        if not isinstance(item, str):
-            shown = printable(repr(item))
-            raise QuestionError(f"{what} item {number} must be text, not {shown[:60]}")
-    return list(value)
-
-
-@dataclass(frozen=True)
-class Request:
-    """The arguments of a question besides its text, checked: what ``Engine.ask`` works with."""
-
-    k: int
-    history: list[str]
-    docs: list[str] | None
-    kinds: list[str] | None
-
-
-def check_request(
-    index: store.Index,
-    settings: Settings,
-    k: object = None,
-    history: object = (),
-    docs: object = None,
-    kinds: object = None,
-) -> Request:
-    """k, history and the document and kind filters of a question, as they come from the CLI, the API or
-    a library call: each wrong one is refused with a one-line message naming it (a document id that is
-    not indexed, a kind no document has), never iterated character by character or crashed on."""
-    if k is None or (type(k) is int and k == 0):  # 0: the default (the API's "not given")
-        k = settings.top_k
-    if type(k) is not int or not 1 <= k <= MAX_SOURCES:
-        raise QuestionError(f"k must be a whole number from 1 to {MAX_SOURCES}, not {printable(repr(k))[:40]}")
-    cleaned: list[str] = []
-    limit = 10 * settings.max_question_chars
-    for number, item in enumerate(_texts(history, "history", "earlier questions"), 1):
-        try:
-            cleaned.append(clean_question(item, limit, f"history item {number}", "10 × max_question_chars"))
-        except QuestionError:
-            if len(item) > limit:
-                raise
-            # an empty or invisible earlier question gives no context: left out, as before
-    doc_ids = _texts(docs, "docs", "document ids")
-    missing = [d for d in doc_ids if d not in index.documents]
-    if missing:
-        shown = ", ".join(printable(repr(d))[:80] for d in missing[:3])
-        more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
-        example = printable(repr(min(index.documents)))[:80] if index.documents else "'report.pdf'"
-        raise DocumentNotFoundError(
-            f"no indexed document {shown}{more}; a document id is its path in the corpus folder, e.g. {example}"
-        )
-    kind_names = _texts(kinds, "kinds", "kinds of source")
-    known = {d.kind or "unknown" for d in index.documents.values()}
-    unknown = [k for k in kind_names if k not in known]
-    if unknown:
-        shown = ", ".join(printable(repr(k))[:80] for k in unknown[:3])
-        raise QuestionError(f"no indexed document is of kind {shown}; the kinds are: {', '.join(sorted(known))}")
-    return Request(k, cleaned, doc_ids or None, kind_names or None)
-
-
-def contextualise(question: str, history: Sequence[str]) -> str:
-    """What to search for a follow-up: a question that refers back ("it", "they") or is too short to
-    stand alone is searched together with the previous question of the conversation."""
-    if not history:
-        return question
-    words = re.findall(r"\w+", question.lower())
-    content = tokenize(question)
-    if any(w in _REFERRING for w in words) or len(content) <= 1:
-        return f"{history[-1]} {question}"
-    return question
-
-
-def reader_question(question: str, searched: str, history: Sequence[str]) -> str:
-    """What the reader reads: the question as asked. A follow-up ("Who hosted it?") is searched together
-    with the previous question, so its candidates are the earlier subject's sentences; the reader then
-    judges them against the question itself. Measured on tests/data/dev_conversations.jsonl (10
-    follow-ups): question alone 0.8 answered right, question [SEP] previous question 0.6, the searched
-    text (both questions run together) 0.2."""
-    return question
-
-
-def _mention_line(text: str, mention) -> MentionLine:
-    """A mention with its line's text, and whether the line goes on beyond it on either side."""
-    start, end = mention.context.start, mention.context.end
-    line_start = text.rfind("\n", 0, start) + 1
-    line_end = text.find("\n", end)
-    line_end = len(text) if line_end < 0 else line_end
-    return MentionLine(
-        mention.doc,
-        mention.span,
-        mention.context,
-        text[start:end],
-        bool(text[line_start:start].strip()),
-        end < line_end,
-    )
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -243,7 +92,10 @@ class Engine:
         self.settings = settings
         self.embedder = embedder
         self._index = index
+        #: one rebuild at a time in this process (the build lock keeps processes apart): build and swap
         self._rebuild_guard = threading.Lock()
+        #: what is computed once per served snapshot, by name: (snapshot, value)
+        self._per_snapshot: dict[str, tuple[object, object]] = {}
         self._reader = reader
         self.answer_parameters = answer_parameters
         #: the one retrieval configuration: questions (``ask``) and ranked search (``search``, BEIR) alike
@@ -304,7 +156,7 @@ class Engine:
         started = time.perf_counter()
         index = self.index  # hold this snapshot for the whole question, whatever a rebuild does
         question = clean_question(question, self.settings.max_question_chars)
-        request = check_request(index, self.settings, k, history, docs, kinds)
+        request = check_request(index, self.settings, k, history, docs, kinds, known_kinds=self._kinds(index))
         k, history, docs, kinds = request.k, request.history, request.docs, request.kinds
         searched = contextualise(question, history)
         timings: dict[str, float] = {}
@@ -361,11 +213,22 @@ class Engine:
         return self.backend_of(self.index)
 
     def backend_of(self, index) -> backends.SearchBackend:
-        held = getattr(self, "_backend", None)  # (index, its backend): wrapping once per snapshot
+        return self._once_per_snapshot(index, "backend", retrieval.as_backend)
+
+    def kinds(self) -> frozenset[str]:
+        """The kinds of source of the served documents ("unknown" for a document without one)."""
+        return self._kinds(self.index)
+
+    def _kinds(self, index) -> frozenset[str]:
+        """The kinds of source of ``index``'s documents, gathered once per snapshot (not per question)."""
+        return self._once_per_snapshot(index, "kinds", document_kinds)
+
+    def _once_per_snapshot(self, index, name: str, compute: Callable[[object], _T]) -> _T:
+        held = self._per_snapshot.get(name)
         if held is None or held[0] is not index:
-            held = (index, retrieval.as_backend(index))
-            self._backend = held
-        return held[1]
+            held = (index, compute(index))
+            self._per_snapshot[name] = held  # one assignment: a question in another thread sees old or new
+        return held[1]  # type: ignore[return-value]
 
     @property
     def reader(self) -> Reader:
@@ -420,10 +283,20 @@ class Engine:
         return backends.build_index(settings, embedder, progress, wait_for_lock=wait, embed_sentences=embed_sentences)
 
     def rebuild(self, progress: store.BuildProgress | None = None, *, wait: bool = False) -> store.BuildReport:
-        """Incremental rebuild; the new snapshot replaces the served one only once it is complete."""
-        report = backends.build_index(self.settings, self.embedder, progress, wait_for_lock=wait)
-        self._index = backends.open_index(self.settings)
-        return report
+        """Incremental rebuild; the new snapshot replaces the served one only once it is complete.
+        One at a time: a second rebuild (this engine's, or another process's through the index's build
+        lock) waits for the first (``wait``) or is refused with IndexBusyError. A failed rebuild raises
+        and leaves the served snapshot as it was."""
+        if not self._rebuild_guard.acquire(blocking=wait):
+            raise IndexBusyError(
+                f"another rebuild of {self.settings.index_dir} is running; wait for it to finish and try again"
+            )
+        try:  # build and swap under the guard: a later rebuild's snapshot is never replaced by an earlier one
+            report = backends.build_index(self.settings, self.embedder, progress, wait_for_lock=wait)
+            self._index = backends.open_index(self.settings)
+            return report
+        finally:
+            self._rebuild_guard.release()
 
     def document(self, doc_id: str) -> Document:
         """An indexed document by its id; anything else (paths, ``..``) is refused."""
@@ -451,38 +324,10 @@ class Engine:
     def documents(self) -> DocumentList:
         """Every indexed document with its catalog provenance, size and number of passages."""
         index = self.index
-        return DocumentList(
-            index_id=index.id,
-            model=index.model,
-            built_at=index.manifest["built_at"],
-            documents=tuple(self._document_infos(index).values()),
-        )
+        return desk.document_list(index, self._document_infos(index))
 
-    def _document_infos(self, index) -> dict[str, DocumentInfo]:
-        held = getattr(self, "_infos", None)  # (index, infos): counted once per snapshot
-        if held is None or held[0] is not index:
-            passages: dict[str, int] = {}
-            # a remote backend lists its passages in one scroll; the local snapshot holds them in a list
-            every = index.iter_passages() if hasattr(index, "iter_passages") else index.passages
-            for passage in every:
-                passages[passage.doc] = passages.get(passage.doc, 0) + 1
-            infos = {
-                d.id: DocumentInfo(
-                    id=d.id,
-                    title=d.title,
-                    date=d.date,
-                    publisher=d.publisher,
-                    kind=d.kind,
-                    url=d.url,
-                    sha256=d.sha256,
-                    characters=len(d.text),
-                    passages=passages.get(d.id, 0),
-                )
-                for d in index.documents.values()
-            }
-            held = (index, infos)
-            self._infos = held
-        return held[1]
+    def _document_infos(self, index) -> dict:
+        return self._once_per_snapshot(index, "infos", desk.document_infos)  # counted once per snapshot
 
     def every_mention(
         self,
@@ -498,47 +343,12 @@ class Engine:
         term = clean_question(term, self.settings.max_question_chars, "the search term")
         if limit is not None and (type(limit) is not int or limit < 1):
             raise QuestionError(f"limit must be a whole number of at least 1, not {printable(repr(limit))[:40]}")
-        request = check_request(index, self.settings, None, (), docs, kinds)
-        backend = self.backend_of(index)
+        request = check_request(index, self.settings, None, (), docs, kinds, known_kinds=self._kinds(index))
         scope = backends.Scope.of(request.docs, request.kinds)
-        chosen = backend.document_ids(scope) if scope is not None else list(index.documents)
         infos = self._document_infos(index)
-        found = retrieval.find_mentions(backend, term, chosen) if chosen else FindResult(term, 0, ())
-        counts = found.counts
-        shown = found.mentions if limit is None else found.mentions[:limit]
-        return FindReport(
-            term=found.term,
-            documents_searched=len(chosen),
-            characters_searched=sum(infos[d].characters for d in chosen),
-            counts=tuple((infos[d], n) for d, n in sorted(counts.items(), key=lambda kv: -kv[1])),
-            mentions=tuple(_mention_line(backend.document(m.doc).text, m) for m in shown),
-            total=len(found.mentions),
-            index_id=index.id,
-        )
+        return desk.mentions_report(index, self.backend_of(index), infos, term, scope, limit)
 
     def shared_span(self, doc_id: str, start: object, end: object, sha256_prefix: str | None = None) -> SharedSpan:
         """What a shared link points at: the document and the span to highlight, unless the document
-        changed since the link was made (its sha256 no longer starts with the link's prefix) or the
-        span lies outside it."""
-        document = self.document(doc_id)
-        try:
-            span = Span(int(str(start)), int(str(end)))
-        except ValueError:
-            return SharedSpan(document, None, "the link's characters are not a valid range")
-        if span.end > len(document.text) or span.start == span.end:
-            return SharedSpan(
-                document,
-                None,
-                f"the link's characters {span.start}-{span.end} are not within this document "
-                f"({len(document.text):,} characters); it has changed since the link was made",
-            )
-        prefix = (sha256_prefix or "").strip().lower()
-        if prefix and not document.sha256.startswith(prefix):
-            return SharedSpan(
-                document,
-                None,
-                f"this document has changed since the link was made (its hash is now {document.sha256[:12]}…, "
-                f"the link's {printable(prefix)[:12]}…), so the linked characters may no longer be the text "
-                "that was shared",
-            )
-        return SharedSpan(document, span, None if prefix else "the link carries no hash: the text was not checked")
+        changed since the link was made or the span lies outside it (``hrqa.desk.shared_span``)."""
+        return desk.shared_span(self.document(doc_id), start, end, sha256_prefix)

@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hrqa import cli, embedding, store, vectors
+from hrqa import cli, embedding, progress, store, vectors
 
 MARKS = Path(os.environ["FAULT_MARKS"])
 TAG = os.environ["FAULT_TAG"]
@@ -65,12 +65,12 @@ class SlowHashingEmbedder(embedding.HashingEmbedder):
 
 embedding.load_embedder = lambda model, batch_size=64: SlowHashingEmbedder()
 
-progress_call = cli._ProgressLine.__call__
+progress_call = progress.ConsoleProgress.__call__
 def on_progress(self, stage, done, total):
     if stage != self.stage:
         mark("stage " + stage)
     progress_call(self, stage, done, total)
-cli._ProgressLine.__call__ = on_progress
+progress.ConsoleProgress.__call__ = on_progress
 
 real_lock = store.build_lock
 @contextlib.contextmanager

@@ -33,6 +33,7 @@ def test_the_package_data_reaches_the_wheel():
     ]["hrqa"]
     package = ROOT / "hrqa"
     needed = [bench.DEV_QUESTIONS, *bench.SAMPLE_CORPUS.iterdir(), *(package / "models" / "reader").iterdir()]
+    needed += [*(package / "ui" / "static").iterdir()]  # the web page's CSS and JavaScript
     for path in needed:
         relative = path.relative_to(package).as_posix()
         assert any(fnmatch.fnmatch(relative, p) for p in patterns), relative
