@@ -136,3 +136,80 @@ def test_dev_questions_meet_the_answer_quality_targets(real_engine):
     assert overall["correct_abstention"] >= 0.25
     assert overall["false_abstention"] <= 0.05
     assert overall["coverage"] >= 0.9
+
+
+# ----------------------------------------------------------------------------- the baselines measured beside hrqa
+
+
+def test_paragraphs_split_on_blank_lines_and_fold_white_space():
+    from hrqa.baselines.paragraphs import paragraphs
+
+    text = "Title\n\nFirst para\nwraps here.\n\n\n  Second  para.\r\n\r\nThird.\n"
+    assert paragraphs(text) == ["Title", "First para wraps here.", "Second para.", "Third."]
+    assert paragraphs("\n\n  \n") == []
+
+
+def test_the_tutorial_pipeline_returns_the_nearest_paragraph(fake_embedder):
+    from hrqa.baselines.paragraphs import ParagraphBaseline
+    from hrqa.records import Document
+
+    documents = [
+        Document("a.txt", "Owls hunt at night.\n\nLarks sing\nat dawn.", "0", "A"),
+        Document("b.txt", "Rivers flow to the sea.", "1", "B"),
+    ]
+    baseline = ParagraphBaseline.build(documents, fake_embedder)
+    assert baseline.paragraphs == ["Owls hunt at night.", "Larks sing at dawn.", "Rivers flow to the sea."]
+    assert baseline.vectors.shape == (3, fake_embedder.dimension)
+    assert baseline.answer("larks sing at dawn") == "Larks sing at dawn."
+    assert baseline.search("rivers flow to the sea", 3)[0] == 2
+    assert sorted(baseline.search("owls", 3)) == [0, 1, 2]
+
+
+def _write_questions(path, records: list[dict]):
+    path.write_text("\n".join(json.dumps(r) for r in records) + "\n", encoding="utf-8")
+    return path
+
+
+def test_paragraph_baselines_score_the_single_answer_questions(tiny_settings, fake_embedder, tmp_path):
+    from hrqa.baselines.paragraphs import run_paragraph_baselines
+    from hrqa.engine import Engine
+
+    engine = Engine.open(tiny_settings, embedder=fake_embedder, build="missing")
+    path = _write_questions(
+        tmp_path / "q.jsonl",
+        [
+            {"question": "Where was the river festival held?", "kind": "fact", "answer": "Lyon"},
+            {"question": "When do larks sing?", "kind": "fact", "answer": "at dawn"},
+            {"question": "Who founded the festival?", "kind": "unanswerable"},
+        ],
+    )
+    figures = run_paragraph_baselines(engine, path)
+    assert set(figures) == {"dense FAISS over paragraphs", "bm25s over paragraphs"}
+    assert figures["bm25s over paragraphs"] == {"hit@5": 1.0, "top1_passage": 1.0, "questions": 2}
+    assert figures["dense FAISS over paragraphs"]["questions"] == 2
+
+
+def test_sentence_baselines_and_the_heuristic_answer_step(tiny_settings, tiny_corpus, fake_embedder, tmp_path):
+    from hrqa.baselines.sentences import run_sentence_baselines
+    from hrqa.engine import Engine
+
+    engine = Engine.open(tiny_settings, embedder=fake_embedder, build="missing")
+    text = (tiny_corpus / "a.txt").read_text(encoding="utf-8")
+    start = text.index("Lyon")
+    record = {
+        "question": "Where was the river festival held?",
+        "kind": "fact",
+        "doc": "a.txt",
+        "answer": "Lyon",
+        "answers": [{"text": "Lyon", "start": start, "end": start + 4}],
+    }
+    figures = run_sentence_baselines(engine, _write_questions(tmp_path / "q.jsonl", [record]))
+    assert set(figures) == {
+        "bm25s over sentences",
+        "MiniLM over sentences",
+        "RRF of the two",
+        "previous heuristic answer step",
+    }
+    assert figures["bm25s over sentences"]["answer"] == 1.0 and figures["bm25s over sentences"]["hit@5"] == 1.0
+    heuristic = figures["previous heuristic answer step"]
+    assert heuristic["answer"] == 1.0 and heuristic["false_abstention"] == 0.0
