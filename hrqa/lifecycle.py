@@ -51,7 +51,9 @@ class LifecycleStatus:
 
     def progress_text(self) -> str:
         if self.progress is None:
-            return "loading the model" if self.activity is Activity.OPENING else "starting"
+            if self.activity is Activity.OPENING:
+                return "checking the corpus for changes" if self.ready else "loading the model"
+            return "starting"
         stage, done, total = self.progress
         return f"{stage} {done}/{total}"
 
@@ -144,9 +146,9 @@ class Lifecycle:
                     self._opening = Activity.BUILDING
                 engine = self._new_engine()
                 engine.rebuild(self._reporter(None))
-            self._serve(engine)
+            self._serve(engine)  # answering from here on; still "opening" until checked against the corpus
             with self._state:
-                self._opening = None
+                self._opening, self._progress = Activity.OPENING, None
             stale = engine.status().stale
             if stale:
                 log.info("%s; rebuilding (questions are answered from the current index meanwhile)", stale)
