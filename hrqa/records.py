@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+
+#: the one label shown for a document without a date (the catalog gives none; none is invented)
+MISSING_DATE = "undated"
+
+
+def date_label(date: str | None) -> str:
+    """A document's date as people read it: the date, or MISSING_DATE."""
+    return date or MISSING_DATE
 
 
 @dataclass(frozen=True)
@@ -39,6 +48,17 @@ class Document:
     publisher: str | None = None
     kind: str | None = None
     url: str | None = None
+
+    def to_json(self) -> dict:
+        """The document as the API's ``document`` endpoint returns it (text and catalog provenance)."""
+        return {
+            "id": self.id,
+            "title": self.title,
+            "date": self.date,
+            "publisher": self.publisher,
+            "kind": self.kind,
+            "text": self.text,
+        }
 
 
 @dataclass(frozen=True)
@@ -179,6 +199,17 @@ class FindResult:
         for m in self.mentions:
             counts[m.doc] = counts.get(m.doc, 0) + 1
         return counts
+
+    def to_json(self, context: Callable[[Mention], str]) -> dict:
+        """``hrqa find --json``; ``context`` gives the text shown around a mention (the index holds it)."""
+        return {
+            "term": self.term,
+            "documents_searched": self.documents_searched,
+            "counts": self.counts,
+            "mentions": [
+                {"doc": m.doc, "start": m.span.start, "end": m.span.end, "context": context(m)} for m in self.mentions
+            ],
+        }
 
 
 @dataclass(frozen=True)
