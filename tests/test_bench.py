@@ -1,5 +1,6 @@
-"""hrqa bench: the pure helpers exactly, and one small run end to end for the shape and sanity of its
-figures. No timing thresholds here: timings belong in the benchmark's output, not in tests."""
+"""hrqa bench: the measuring helpers exactly, the sections as scripts (by path and from the package), and
+one small run end to end for the shape and sanity of its figures. No timing thresholds here: timings
+belong in the benchmark's output, not in tests."""
 
 from __future__ import annotations
 
@@ -18,12 +19,6 @@ def test_percentiles_nearest_rank():
     assert figures == {"p50": 50.0, "p95": 95.0, "mean": 50.5, "n": 100}
     assert bench.percentiles([7.0]) == {"p50": 7.0, "p95": 7.0, "mean": 7.0, "n": 1}
     assert math.isnan(bench.percentiles([])["p50"])
-
-
-def test_paragraphs_split_on_blank_lines_and_fold_white_space():
-    text = "Title\n\nFirst para\nwraps here.\n\n\n  Second  para.\r\n\r\nThird.\n"
-    assert bench.paragraphs(text) == ["Title", "First para wraps here.", "Second para.", "Third."]
-    assert bench.paragraphs("\n\n  \n") == []
 
 
 def test_cycle_repeats_round_robin():
@@ -75,9 +70,11 @@ def test_load_beir_queries_keeps_judged_queries_in_order(tmp_path: Path):
 
 
 def test_app_ready_says_not_available_without_app(tmp_path: Path):
+    from hrqa_benchmarks.cold_start import app_ready
+
     from hrqa.settings import Settings
 
-    result = bench.app_ready(Settings(index_dir=tmp_path / "index"), 5, app=tmp_path / "app.py")
+    result = app_ready(Settings(index_dir=tmp_path / "index"), 5, app=tmp_path / "app.py")
     assert result["available"] is False
     assert "not available" in result["reason"]
 
@@ -96,6 +93,53 @@ def test_run_child_reports_exit_code_output_cpu_and_own_peak_memory(tmp_path: Pa
     assert 1 < child.peak_rss_mb < bench.peak_rss_mb()
     assert child.seconds > 0 and child.cpu_seconds >= 0
     assert bench.run_child([sys.executable, "-c", "pass"]).peak_rss_mb is None
+    # a script by path: its own folder first on sys.path, as ``python script.py`` has it
+    (tmp_path / "probe_script.py").write_text(
+        "import sys\nimport hrqa_bench_probe_sibling\nprint(sys.argv[1:])\n", encoding="utf-8"
+    )
+    (tmp_path / "hrqa_bench_probe_sibling.py").write_text("", encoding="utf-8")
+    child = bench.run_child([sys.executable, str(tmp_path / "probe_script.py"), "a", "b"], cwd=Path("/"))
+    assert (child.returncode, child.stdout.strip()) == (0, "['a', 'b']"), child.stderr
+    assert child.peak_rss_mb is not None and child.peak_rss_mb > 1
+
+
+SECTIONS = ("corpus_latency", "cold_start", "ask_stream", "encoder_speed", "vector_scale")
+
+
+@pytest.mark.parametrize("name", SECTIONS)
+def test_each_section_is_a_script_that_runs_by_path_and_from_the_package(name: str):
+    """``python benchmarks/NAME.py`` in the source tree and ``hrqa_benchmarks.NAME`` wherever hrqa is
+    installed (the wheel carries the folder): the same file, and its own command line."""
+    import importlib
+    import subprocess
+    import sys
+
+    module = importlib.import_module(f"hrqa_benchmarks.{name}")
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / f"{name}.py"
+    assert Path(module.__file__).resolve() == script
+    assert callable(module.main) and callable(module.format_lines)
+    shown = subprocess.run(
+        [sys.executable, str(script), "--help"], check=False, capture_output=True, text=True, cwd="/"
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.startswith("usage: ") and (module.__doc__ or "").splitlines()[0] in " ".join(
+        shown.stdout.split()
+    )
+
+
+def test_the_scale_section_serves_an_index_in_a_fresh_process(tmp_path: Path):
+    from hrqa_benchmarks import vector_scale
+
+    from hrqa import vectors
+
+    corpus, queries = bench.synthetic_vectors(1000, 20, dimension=32, seed=4)
+    vectors.save_vector_index(vectors.build_vector_index(corpus, "flat"), tmp_path / "v.faiss")
+    np.save(tmp_path / "q.npy", queries)
+    served = vector_scale.serving_rss(tmp_path / "v.faiss", tmp_path / "q.npy")
+    assert served.returncode == 0, served.stderr
+    assert json.loads(served.stdout)["p50"] > 0 and served.peak_rss_mb > 1
+    bare = vector_scale.serving_rss(None, None)
+    assert bare.returncode == 0 and bare.stdout == "" and bare.peak_rss_mb > 1
 
 
 # ----------------------------------------------------------------------------- the backends the scale section measures
