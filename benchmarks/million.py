@@ -52,11 +52,13 @@ def build(folder: Path, passages: int, index_type: str, seed: int = 0) -> dict:
     lists of tokens) took over 9 GB and many minutes here, beside 6 GB of vectors held in memory.
     """
     from hrqa import vectors
+    from hrqa.build import _document_record, write_snapshot
     from hrqa.chunking import embedding_text
     from hrqa.lexical import LexicalIndex, tokenize
     from hrqa.records import Document, Passage, Span
     from hrqa.settings import Settings
-    from hrqa.store import _document_record, _text_hash, write_snapshot
+    from hrqa.snapshot import text_hash
+    from hrqa.store import FORMAT_VERSION
 
     rng = np.random.default_rng(seed)
     pool = sentence_pool()
@@ -64,7 +66,7 @@ def build(folder: Path, passages: int, index_type: str, seed: int = 0) -> dict:
     documents_count = max(1, passages // len(WINDOWS))
     started = time.perf_counter()
     chosen = rng.integers(0, len(pool), (documents_count, SENTENCES_PER_DOCUMENT))
-    pool_hashes = [_text_hash(sentence) for sentence in pool]
+    pool_hashes = [text_hash(sentence) for sentence in pool]
     records, sentence_start, sentence_end = [], [], []
     passage_start, passage_end = [], []
     for number in range(documents_count):
@@ -81,7 +83,7 @@ def build(folder: Path, passages: int, index_type: str, seed: int = 0) -> dict:
                 Document(
                     f"doc{number:07d}.txt",
                     text,
-                    _text_hash(text),
+                    text_hash(text),
                     f"Document {number}",
                     kind=("NGO", "government", None)[number % 3],
                 )
@@ -141,7 +143,7 @@ def build(folder: Path, passages: int, index_type: str, seed: int = 0) -> dict:
     vector_index = vectors.build_vector_index(passage_vectors, index_type)
     vectors_s = time.perf_counter() - mark
     manifest = {
-        "format_version": 1,
+        "format_version": FORMAT_VERSION,
         "id": f"bench-{total}",
         "built_at": "synthetic",
         "model": {"name": "fixed-vector", "fingerprint": "fixed-vector", "dimension": DIMENSION},
@@ -149,7 +151,6 @@ def build(folder: Path, passages: int, index_type: str, seed: int = 0) -> dict:
         "index_type": index_type,
         "corpus_dir": "",
         "corpus_files": {},
-        "documents": {r["id"]: r["sha256"] for r in records},
         "counts": {
             "documents": documents_count,
             "passages": total,
@@ -256,7 +257,7 @@ def lexical_from_tokens(chosen: np.ndarray, pool_tokens: list[np.ndarray], vocab
     retriever.vocab_dict = vocabulary
     retriever.unique_token_ids_set = set(vocabulary.values())
     retriever.nonoccurrence_array = None
-    return LexicalIndex(retriever)
+    return LexicalIndex.of_bm25s(retriever)
 
 
 def check_lexical(lean, reference) -> None:
@@ -287,7 +288,7 @@ class FixedEmbedder:
 
 class ConstantReader:
     fingerprint = "constant"
-    def score(self, question, sentences):
+    def score(self, question, sentences, *context):
         return softmax_with_null(np.linspace(1.0, 0.0, len(sentences), dtype=np.float32), 0.0)
 
 index_dir, empty, questions = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
@@ -365,7 +366,12 @@ def main() -> None:
     if not (folder / "CURRENT").exists():
         folder.mkdir(parents=True, exist_ok=True)
         report["build"] = build(folder, args.passages, args.index_type)
-    sizes = {p.name: p.stat().st_size for p in sorted(folder.glob("snapshots/*/*")) if p.is_file()}
+    sizes: dict[str, int] = {}
+    for snapshot in folder.glob("snapshots/*"):
+        for path in sorted(snapshot.rglob("*")):
+            if path.is_file():  # a folder's files together (columns/, bm25/)
+                name = path.relative_to(snapshot).parts[0] + ("/" if path.parent != snapshot else "")
+                sizes[name] = sizes.get(name, 0) + path.stat().st_size
     report["files_mb"] = {k: round(v / 1e6, 1) for k, v in sizes.items()}
     questions = [json.loads(line)["question"] for line in (ROOT / "tests/data/dev.jsonl").open(encoding="utf-8")]
     report["measure"] = measure(folder, questions)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from functools import lru_cache
@@ -170,12 +171,31 @@ def tokenize(text: str) -> list[str]:
     return [_stem(w) for w in _WORD.findall(text.lower()) if w not in STOPWORDS]
 
 
-class LexicalIndex:
-    """BM25 over passages (bm25s), scored for all passages at once so it fuses with dense scores."""
+#: the bm25s files of a lexical index (``bm25s.BM25.save``'s names, so bm25s itself can load the folder)
+PARAMS_FILE, VOCAB_FILE = "params.index.json", "vocab.index.json"
+ARRAY_FILES = {"data": "data.csc.index.npy", "indices": "indices.csc.index.npy", "indptr": "indptr.csc.index.npy"}
+#: bm25s methods whose scores are the stored matrix alone (BM25L and BM25+ add a per-query term)
+SUMMED_METHODS = ("robertson", "lucene", "atire")
 
-    def __init__(self, retriever) -> None:
-        self._retriever = retriever
-        self._vocab = retriever.vocab_dict
+
+class LexicalIndex:
+    """BM25 over passages, scored for all passages at once so it fuses with dense scores.
+
+    bm25s builds it (Lucene variant, its defaults k1 1.5, b 0.75) and its files are bm25s's; reading
+    and scoring need only numpy: the score matrix is memory-mapped and a query sums the columns of its
+    tokens as ``bm25s.BM25.get_scores`` does (same order, so the same float32 scores), without the
+    import of bm25s and scipy (about 7 s of an open at 1M passages on this machine, benchmarks/million.py).
+    """
+
+    def __init__(self, data: np.ndarray, indices: np.ndarray, indptr: np.ndarray, vocab: dict[str, int], params: dict):
+        if params.get("method") not in SUMMED_METHODS:
+            raise ValueError(f"bm25 method {params.get('method')!r} is not one of {', '.join(SUMMED_METHODS)}")
+        if len(data) != len(indices) or (len(indptr) and int(indptr[-1]) != len(data)):
+            raise ValueError("bm25 score matrix arrays differ in length")
+        self._data, self._indices, self._indptr = data, indices, indptr
+        self._vocab, self._params = vocab, params
+        self._dtype = np.dtype(params.get("dtype", "float32"))
+        self._int_dtype = np.dtype(params.get("int_dtype", "int32"))
 
     @classmethod
     def build(cls, texts: Sequence[str]) -> LexicalIndex:
@@ -184,32 +204,62 @@ class LexicalIndex:
         retriever = bm25s.BM25()
         # an empty token keeps bm25s happy with texts that tokenize to nothing
         retriever.index([tokenize(t) or [""] for t in texts], show_progress=False)
-        return cls(retriever)
+        return cls.of_bm25s(retriever)
+
+    @classmethod
+    def of_bm25s(cls, retriever) -> LexicalIndex:
+        """The index a ``bm25s.BM25`` holds (built, or made from arrays as benchmarks/million.py does)."""
+        scores = retriever.scores
+        params = {
+            "k1": retriever.k1,
+            "b": retriever.b,
+            "delta": retriever.delta,
+            "method": retriever.method,
+            "idf_method": retriever.idf_method,
+            "dtype": retriever.dtype,
+            "int_dtype": retriever.int_dtype,
+            "num_docs": int(scores["num_docs"]),
+            "version": getattr(retriever, "_original_version", None) or _bm25s_version(),
+            "backend": retriever.backend,
+        }
+        return cls(scores["data"], scores["indices"], scores["indptr"], dict(retriever.vocab_dict), params)
 
     def save(self, folder: Path) -> None:
-        self._retriever.save(str(folder), show_progress=False)
+        """The folder as ``bm25s.BM25.save`` writes it."""
+        folder.mkdir(parents=True, exist_ok=True)
+        np.save(folder / ARRAY_FILES["data"], self._data)
+        np.save(folder / ARRAY_FILES["indices"], self._indices)
+        np.save(folder / ARRAY_FILES["indptr"], self._indptr)
+        (folder / VOCAB_FILE).write_text(json.dumps(self._vocab, ensure_ascii=False), encoding="utf-8")
+        (folder / PARAMS_FILE).write_text(json.dumps(self._params, indent=4), encoding="utf-8")
 
     @classmethod
     def load(cls, folder: Path) -> LexicalIndex:
-        import bm25s
-
-        return cls(bm25s.BM25.load(str(folder), show_progress=False, verbosity=0))
+        """A saved index, its score matrix memory-mapped (pages are read as queries touch them)."""
+        params = json.loads((folder / PARAMS_FILE).read_text(encoding="utf-8"))
+        vocab = json.loads((folder / VOCAB_FILE).read_text(encoding="utf-8"))
+        if not isinstance(params, dict) or not isinstance(vocab, dict):
+            raise TypeError(f"{folder} is not a bm25s index")
+        arrays = {name: np.load(folder / file, mmap_mode="r", allow_pickle=False) for name, file in ARRAY_FILES.items()}
+        return cls(arrays["data"], arrays["indices"], arrays["indptr"], vocab, params)
 
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every passage for ``query`` (zeros when no query word is indexed)."""
-        tokens = [t for t in tokenize(query) if t in self._vocab]
-        size = int(self._retriever.scores["num_docs"])
-        if not tokens:
-            return np.zeros(size, dtype=np.float32)
-        return np.asarray(self._retriever.get_scores(tokens), dtype=np.float32)
+        ids = np.asarray([self._vocab[t] for t in tokenize(query) if t in self._vocab], dtype=self._int_dtype)
+        scores = np.zeros(self.size, dtype=self._dtype)
+        # bm25s.BM25._compute_relevance_from_scores: each query token's column added in turn (a repeated
+        # token counts once per occurrence)
+        for start, end in zip(self._indptr[ids].tolist(), self._indptr[ids + 1].tolist(), strict=True):
+            np.add.at(scores, self._indices[start:end], self._data[start:end])
+        return scores
 
     @property
     def size(self) -> int:
-        return int(self._retriever.scores["num_docs"])
+        return int(self._params["num_docs"])
 
     def idf(self, token: str) -> float:
         """BM25's inverse document frequency of a token over passages; unseen tokens get the maximum."""
-        indptr = self._retriever.scores["indptr"]
+        indptr = self._indptr
         token_id = self._vocab.get(token)
         frequency = 0
         if token_id is not None and token_id + 1 < len(indptr):
@@ -218,3 +268,9 @@ class LexicalIndex:
 
     def knows(self, token: str) -> bool:
         return self.idf(token) < float(np.log(1 + (self.size + 0.5) / 0.5)) - 1e-9
+
+
+def _bm25s_version() -> str:
+    from importlib.metadata import version
+
+    return version("bm25s")

@@ -1,33 +1,58 @@
-"""Passages and sentences of a snapshot as columns: numpy arrays saved beside ``store.json``, with the
-``Passage`` and ``Sentence`` records made when a row is read.
+"""Documents, passages and sentences of a snapshot as columns on disk, read memory-mapped, with the
+``Document``, ``Passage`` and ``Sentence`` records made when a row is read.
 
-A million passages and three million sentences as Python objects cost seconds to build and gigabytes
-to hold (benchmarks/million.py); as columns they load in a fraction of a second and take about 70 bytes
-a sentence. ``store.json`` keeps the documents (with their text) and the distinct headings;
-``tables.npz`` keeps everything numeric, one array per column:
+A million passages, three million sentences and their 250,000 documents as Python objects (or as one
+JSON file) cost seconds to open and gigabytes to hold (benchmarks/million.py: a 377 MB ``store.json``
+took ~4 s to parse); as columns they open in a fraction of a second. A snapshot holds:
 
-    passage_id, passage_doc, passage_start, passage_end, passage_first, passage_last, passage_heading,
-    passage_hash, sentence_doc, sentence_start, sentence_end, sentence_item, sentence_hash, sentence_cut
+    documents.json   document metadata, one JSON list per field: id, sha256, title, date, publisher,
+                     kind, url; and the distinct passage headings
+    documents.txt    every document's text, UTF-8, one after another (``columns/document_text.npy``
+                     holds the byte offsets: document ``d`` is bytes ``[t[d], t[d + 1])``)
+    columns/*.npy    one array per column, memory-mapped at open:
+                     passage_id, passage_doc, passage_start, passage_end, passage_first, passage_last,
+                     passage_heading, passage_hash, sentence_doc, sentence_start, sentence_end,
+                     sentence_item, sentence_hash, sentence_cut, document_text
 
 ``*_doc`` are document numbers (corpus order), ``passage_heading`` a number into the headings list,
-``sentence_cut`` the rows of sentences that are pieces of longer ones. Snapshots written before the
-columns (their ``store.json`` holds ``passages`` and ``sentences`` as JSON lists) load into the same
-columns.
+``sentence_cut`` the rows of sentences that are pieces of longer ones.
 """
 
 from __future__ import annotations
 
 import json
-import zipfile
-from collections.abc import Iterator, Sequence
+import mmap
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from hrqa.records import Passage, Sentence, Span
+from hrqa.records import Document, Passage, Sentence, Span
 
-TABLES_FILE = "tables.npz"
+DOCUMENTS_FILE = "documents.json"
+TEXTS_FILE = "documents.txt"
+COLUMNS_DIR = "columns"
+#: the metadata fields of a document, as ``documents.json`` lists them (its text is in ``documents.txt``)
+DOCUMENT_FIELDS = ("id", "sha256", "title", "date", "publisher", "kind", "url")
+#: every column file and its dtype when written
+COLUMN_TYPES = {
+    "passage_id": None,  # bytes, fixed width
+    "passage_doc": np.int32,
+    "passage_start": np.int64,
+    "passage_end": np.int64,
+    "passage_first": np.int32,
+    "passage_last": np.int32,
+    "passage_heading": np.int32,
+    "passage_hash": None,
+    "sentence_doc": np.int32,
+    "sentence_start": np.int64,
+    "sentence_end": np.int64,
+    "sentence_item": bool,
+    "sentence_hash": None,
+    "sentence_cut": np.int64,
+    "document_text": np.int64,
+}
 #: rows turned into records per step when a whole table is iterated
 _BLOCK = 65_536
 
@@ -40,41 +65,144 @@ def _encoded(values: Sequence[str]) -> np.ndarray:
 
 
 def write_store(folder: Path, store: dict) -> None:
-    """``store.json`` (documents and headings) and ``tables.npz`` (the columns) of a build's ``store``."""
-    passages, sentences = store["passages"], store["sentences"]
+    """``documents.json``, ``documents.txt`` and ``columns/`` of a build's ``store``: ``documents`` (records
+    with ``text``), ``passages`` and ``sentences`` (dicts of columns, as ``store.build_index`` makes them)."""
+    passages, sentences, documents = store["passages"], store["sentences"], store["documents"]
     headings: dict[str, int] = {}
     heading_codes = np.fromiter(
         (headings.setdefault(h, len(headings)) for h in passages["heading"]),
         dtype=np.int32,
         count=len(passages["heading"]),
     )
-    (folder / "store.json").write_text(
-        json.dumps({"documents": store["documents"], "headings": list(headings)}, ensure_ascii=False), encoding="utf-8"
-    )
-    with (folder / TABLES_FILE).open("wb") as handle:
-        np.savez(
-            handle,
-            passage_id=_encoded(passages["id"]),
-            passage_doc=np.asarray(passages["doc"], dtype=np.int32),
-            passage_start=np.asarray(passages["start"], dtype=np.int64),
-            passage_end=np.asarray(passages["end"], dtype=np.int64),
-            passage_first=np.asarray(passages["first"], dtype=np.int32),
-            passage_last=np.asarray(passages["last"], dtype=np.int32),
-            passage_heading=heading_codes,
-            passage_hash=_encoded(passages["hash"]),
-            sentence_doc=np.asarray(sentences["doc"], dtype=np.int32),
-            sentence_start=np.asarray(sentences["start"], dtype=np.int64),
-            sentence_end=np.asarray(sentences["end"], dtype=np.int64),
-            sentence_item=np.asarray(sentences["item"], dtype=bool),
-            sentence_hash=_encoded(sentences["hash"]),
-            sentence_cut=np.asarray(sentences.get("cut", ()), dtype=np.int64),
-        )
+    metadata = {name: [record[name] for record in documents] for name in DOCUMENT_FIELDS}
+    metadata["headings"] = list(headings)
+    (folder / DOCUMENTS_FILE).write_text(json.dumps(metadata, ensure_ascii=False), encoding="utf-8")
+    offsets = np.zeros(len(documents) + 1, dtype=np.int64)
+    with (folder / TEXTS_FILE).open("wb") as handle:
+        for number, record in enumerate(documents):
+            data = record["text"].encode("utf-8")
+            handle.write(data)
+            offsets[number + 1] = offsets[number] + len(data)
+    columns = {
+        "passage_id": _encoded(passages["id"]),
+        "passage_doc": passages["doc"],
+        "passage_start": passages["start"],
+        "passage_end": passages["end"],
+        "passage_first": passages["first"],
+        "passage_last": passages["last"],
+        "passage_heading": heading_codes,
+        "passage_hash": _encoded(passages["hash"]),
+        "sentence_doc": sentences["doc"],
+        "sentence_start": sentences["start"],
+        "sentence_end": sentences["end"],
+        "sentence_item": sentences["item"],
+        "sentence_hash": _encoded(sentences["hash"]),
+        "sentence_cut": sentences.get("cut", ()),
+        "document_text": offsets,
+    }
+    (folder / COLUMNS_DIR).mkdir()
+    for name, values in columns.items():
+        dtype = COLUMN_TYPES[name]
+        np.save(folder / COLUMNS_DIR / f"{name}.npy", values if dtype is None else np.asarray(values, dtype=dtype))
+
+
+def read_documents(root: Path) -> tuple[dict[str, list], list[str]]:
+    """The metadata columns and the headings of a snapshot's ``documents.json``."""
+    saved = json.loads((root / DOCUMENTS_FILE).read_bytes())
+    if not isinstance(saved, dict) or any(not isinstance(saved.get(n), list) for n in (*DOCUMENT_FIELDS, "headings")):
+        raise ValueError(f"{DOCUMENTS_FILE} lacks its columns")
+    if len({len(saved[name]) for name in DOCUMENT_FIELDS}) != 1:
+        raise ValueError(f"{DOCUMENTS_FILE}: columns differ in length")
+    return {name: saved[name] for name in DOCUMENT_FIELDS}, saved["headings"]
+
+
+class DocumentTable(Mapping):
+    """The documents of a snapshot by id, each made (and kept) when first read: the texts stay in the
+    memory-mapped ``documents.txt`` until then."""
+
+    def __init__(self, metadata: dict[str, list], offsets: np.ndarray, texts: bytes | mmap.mmap) -> None:
+        self._metadata, self._offsets, self._texts = metadata, offsets, texts
+        self.ids: list[str] = metadata["id"]
+        self.number = {doc: n for n, doc in enumerate(self.ids)}
+        if len(self.number) != len(self.ids):
+            raise ValueError("a document id appears twice")
+        if len(offsets) != len(self.ids) + 1 or (len(offsets) and int(offsets[-1]) != len(texts)):
+            raise ValueError(f"{TEXTS_FILE} and its offsets differ")
+        self._made: dict[int, Document] = {}
+
+    def sha256s(self) -> dict[str, str]:
+        """Each document's sha256 by id (no text read): what a rebuild compares the corpus with."""
+        return dict(zip(self.ids, self._metadata["sha256"], strict=True))
+
+    def kind(self, number: int) -> str | None:
+        """The kind of source of document ``number`` (no text read)."""
+        return self._metadata["kind"][number]
+
+    def at(self, number: int) -> Document:
+        made = self._made.get(number)
+        if made is None:
+            start, end = int(self._offsets[number]), int(self._offsets[number + 1])
+            fields = {name: self._metadata[name][number] for name in DOCUMENT_FIELDS}
+            made = Document(text=self._texts[start:end].decode("utf-8"), **fields)
+            self._made[number] = made
+        return made
+
+    def __getitem__(self, doc_id: str) -> Document:
+        try:
+            return self.at(self.number[doc_id])
+        except TypeError:  # an unhashable key is not an id
+            raise KeyError(doc_id) from None
+
+    def __contains__(self, doc_id: object) -> bool:
+        try:
+            return doc_id in self.number
+        except TypeError:
+            return False
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.ids)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __repr__(self) -> str:
+        return f"<{len(self)} documents>"
+
+
+class FirstRows(Mapping):
+    """The row of each document's first sentence, by id, for documents with sentences (read from the
+    columns on access: no dict of every document is made at open)."""
+
+    def __init__(self, number: Mapping[str, int], firsts: np.ndarray, ids: Sequence[str]) -> None:
+        self._number, self._firsts, self._ids = number, firsts, ids
+
+    def __getitem__(self, doc: str) -> int:
+        n = self._number[doc]
+        first = int(self._firsts[n])
+        if int(self._firsts[n + 1]) == first:
+            raise KeyError(doc)
+        return first
+
+    def __iter__(self) -> Iterator[str]:
+        has = np.flatnonzero(np.diff(self._firsts) > 0)
+        return (self._ids[n] for n in has.tolist())
+
+    def __len__(self) -> int:
+        return int(np.count_nonzero(np.diff(self._firsts) > 0))
+
+
+def map_file(path: Path) -> bytes | mmap.mmap:
+    """A file's bytes, memory-mapped read-only (an empty file cannot be mapped: its empty bytes)."""
+    with path.open("rb") as handle:
+        if not handle.seek(0, 2):
+            return b""
+        return mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
 
 
 @dataclass(frozen=True)
 class Columns:
     """The columns of one snapshot and what is derived from them at load (each document's first
-    passage and sentence row, each sentence's position in its document)."""
+    passage and sentence row)."""
 
     doc_ids: list[str]
     headings: list[str]
@@ -92,42 +220,16 @@ class Columns:
     sentence_item: np.ndarray
     sentence_hash: np.ndarray
     sentence_cut: np.ndarray
+    document_text: np.ndarray
     #: rows ``passage_rows[d]:passage_rows[d + 1]`` are document ``d``'s passages (likewise sentences)
     passage_rows: np.ndarray
     sentence_rows: np.ndarray
-    sentence_position: np.ndarray
 
     @classmethod
-    def read(cls, root: Path, store: dict, doc_ids: list[str]) -> Columns:
-        """The columns of the snapshot in ``root`` whose ``store.json`` is ``store``."""
-        if "passages" in store:  # a snapshot written before the columns
-            p, s = store["passages"], store["sentences"]
-            headings: dict[str, int] = {}
-            arrays = {
-                "passage_id": _encoded(p["id"]),
-                "passage_doc": np.asarray(p["doc"], dtype=np.int32),
-                "passage_start": np.asarray(p["start"], dtype=np.int64),
-                "passage_end": np.asarray(p["end"], dtype=np.int64),
-                "passage_first": np.asarray(p["first"], dtype=np.int32),
-                "passage_last": np.asarray(p["last"], dtype=np.int32),
-                "passage_heading": np.array([headings.setdefault(h, len(headings)) for h in p["heading"]], np.int32),
-                "passage_hash": _encoded(p["hash"]),
-                "sentence_doc": np.asarray(s["doc"], dtype=np.int32),
-                "sentence_start": np.asarray(s["start"], dtype=np.int64),
-                "sentence_end": np.asarray(s["end"], dtype=np.int64),
-                "sentence_item": np.asarray(s["item"], dtype=bool),
-                "sentence_hash": _encoded(s["hash"]),
-                "sentence_cut": np.asarray(s.get("cut", ()), dtype=np.int64),
-            }
-            heading_list = list(headings)
-        else:
-            try:  # each member carries a CRC-32: damage shows here, also before its checksum is computed
-                with np.load(root / TABLES_FILE, allow_pickle=False) as tables:
-                    arrays = {name: tables[name] for name in tables.files}
-            except zipfile.BadZipFile as error:
-                raise ValueError(f"{TABLES_FILE}: {error}") from None
-            heading_list = list(store["headings"])
-        return cls.of(doc_ids, heading_list, arrays)
+    def read(cls, root: Path, doc_ids: list[str], headings: list[str]) -> Columns:
+        """The columns of the snapshot in ``root``, memory-mapped (pages are read as rows are)."""
+        arrays = {name: np.load(root / COLUMNS_DIR / f"{name}.npy", mmap_mode="r") for name in COLUMN_TYPES}
+        return cls.of(doc_ids, headings, arrays)
 
     @classmethod
     def of(cls, doc_ids: list[str], headings: list[str], arrays: dict[str, np.ndarray]) -> Columns:
@@ -145,16 +247,7 @@ class Columns:
         numbers = np.arange(count + 1)
         passage_rows = np.searchsorted(arrays["passage_doc"], numbers)
         sentence_rows = np.searchsorted(arrays["sentence_doc"], numbers)
-        sentence_doc = arrays["sentence_doc"]
-        position = (np.arange(sentence_doc.size) - sentence_rows[sentence_doc]).astype(np.int32)
-        return cls(
-            doc_ids=doc_ids,
-            headings=headings,
-            passage_rows=passage_rows,
-            sentence_rows=sentence_rows,
-            sentence_position=position,
-            **arrays,
-        )
+        return cls(doc_ids=doc_ids, headings=headings, passage_rows=passage_rows, sentence_rows=sentence_rows, **arrays)
 
     def passage(self, row: int) -> Passage:
         return Passage(
@@ -183,21 +276,24 @@ class Columns:
         ]
 
     def sentence(self, row: int) -> Sentence:
+        doc = int(self.sentence_doc[row])
         return Sentence(
-            doc=self.doc_ids[self.sentence_doc[row]],
+            doc=self.doc_ids[doc],
             span=Span(int(self.sentence_start[row]), int(self.sentence_end[row])),
-            position=int(self.sentence_position[row]),
+            position=row - int(self.sentence_rows[doc]),  # rows of a document follow one another
             is_list_item=bool(self.sentence_item[row]),
         )
 
     def sentences(self, start: int, stop: int) -> list[Sentence]:
+        docs = self.sentence_doc[start:stop]
+        positions = np.arange(start, max(start, stop)) - self.sentence_rows[docs]
         return [
             Sentence(doc=self.doc_ids[d], span=Span(a, b), position=p, is_list_item=i)
             for d, a, b, p, i in zip(
-                self.sentence_doc[start:stop].tolist(),
+                docs.tolist(),
                 self.sentence_start[start:stop].tolist(),
                 self.sentence_end[start:stop].tolist(),
-                self.sentence_position[start:stop].tolist(),
+                positions.tolist(),
                 self.sentence_item[start:stop].tolist(),
             )
         ]

@@ -22,7 +22,16 @@ from hrqa.settings import Settings
 
 REBUILD = "hrqa index"
 #: the snapshot files whose damage must be detected (bm25/ holds several more)
-DAMAGEABLE = ["vectors.faiss", "store.json", "passages.npy", "sentences.npy", "bm25/params.index.json"]
+DAMAGEABLE = [
+    "vectors.faiss",
+    "documents.json",
+    "documents.txt",
+    "columns/passage_start.npy",
+    "passages.npy",
+    "sentences.npy",
+    "bm25/params.index.json",
+    "bm25/data.csc.index.npy",
+]
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +107,7 @@ def test_a_damaged_file_is_named_with_the_rebuild(copy: Settings, name: str, dam
 
 @pytest.mark.parametrize(
     "manifest",
-    ['{"format_version": 1, "id": "x"', "", "\x00\x01binary", "[1, 2, 3]", '{"format_version": 1, "id": "x"}'],
+    ['{"format_version": 2, "id": "x"', "", "\x00\x01binary", "[1, 2, 3]", '{"format_version": 2, "id": "x"}'],
     ids=["truncated", "empty", "binary", "not-an-object", "missing-keys"],
 )
 def test_a_damaged_manifest_is_named_with_the_rebuild(copy: Settings, manifest: str) -> None:
@@ -132,7 +141,7 @@ def test_the_rebuild_it_names_fixes_a_damaged_index(copy: Settings) -> None:
 
 
 def test_open_with_build_missing_rebuilds_a_damaged_index(copy: Settings) -> None:
-    flip_a_byte(live(copy) / "store.json")
+    flip_a_byte(live(copy) / "documents.json")
     engine = Engine.open(copy, embedder=HashingEmbedder(), build="missing")
     assert store.load_index(copy.index_dir).id == engine.index.id
 
@@ -152,7 +161,7 @@ def test_the_rebuild_fixes_an_index_of_another_model(copy: Settings) -> None:
     assert Engine.open(copy, embedder=other).index.manifest["model"]["dimension"] == 32
 
 
-@pytest.mark.parametrize("version", [0, None, "1", 2])
+@pytest.mark.parametrize("version", [0, 1, None, "2", 3])
 def test_an_index_of_another_format_version_is_stale(copy: Settings, version) -> None:
     path = live(copy) / "manifest.json"
     manifest = json.loads(path.read_text(encoding="utf-8"))
@@ -193,7 +202,7 @@ def test_cli_missing_index(hrqa_cli, copy: Settings) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["vectors.faiss", "store.json", "passages.npy"])
+@pytest.mark.parametrize("name", ["vectors.faiss", "documents.txt", "passages.npy"])
 def test_cli_damaged_index_names_the_file_and_the_rebuild(hrqa_cli, copy: Settings, name: str) -> None:
     truncate(live(copy) / name)
     result = _ask(hrqa_cli, copy)

@@ -99,3 +99,43 @@ def test_save_and_load_round_trip(tmp_path: Path):
     for query in ("dog", "Japan Uyghur Union", "zebra"):
         assert np.array_equal(loaded.scores(query), index.scores(query))
     assert loaded.idf("cat") == index.idf("cat")
+
+
+@pytest.mark.parametrize("query", ["cat", "cat cat dog", "Japan Uyghur Union letter", "zebra", ""])
+def test_scores_equal_bm25s_own_on_the_same_folder(tmp_path: Path, query: str):
+    """hrqa reads and scores bm25s's files with numpy alone; bm25s itself loads the same folder and
+    gives the same float32 scores (a repeated query token counted once per occurrence in both)."""
+    import bm25s
+
+    LexicalIndex.build(TEXTS).save(tmp_path / "bm25")
+    ours = LexicalIndex.load(tmp_path / "bm25")
+    theirs = bm25s.BM25.load(str(tmp_path / "bm25"), show_progress=False, verbosity=0)
+    tokens = [t for t in tokenize(query) if t in theirs.vocab_dict]
+    expected = theirs.get_scores(tokens) if tokens else np.zeros(len(TEXTS), dtype=np.float32)
+    assert ours.scores(query).dtype == np.float32
+    assert np.array_equal(ours.scores(query), expected)
+
+
+def test_a_loaded_index_is_memory_mapped_and_needs_no_bm25s(tmp_path: Path):
+    import subprocess
+    import sys
+
+    LexicalIndex.build(TEXTS).save(tmp_path / "bm25")
+    assert isinstance(LexicalIndex.load(tmp_path / "bm25")._data, np.memmap)
+    program = (
+        "import sys; from pathlib import Path; from hrqa.lexical import LexicalIndex; "
+        f"index = LexicalIndex.load(Path({str(tmp_path / 'bm25')!r})); index.scores('cat'); "
+        "assert 'bm25s' not in sys.modules and 'scipy' not in sys.modules, sorted(sys.modules)"
+    )
+    subprocess.run([sys.executable, "-c", program], check=True)
+
+
+def test_a_method_with_a_per_query_term_is_refused(tmp_path: Path):
+    import json
+
+    LexicalIndex.build(TEXTS).save(tmp_path / "bm25")
+    params = json.loads((tmp_path / "bm25/params.index.json").read_text(encoding="utf-8"))
+    params["method"] = "bm25l"
+    (tmp_path / "bm25/params.index.json").write_text(json.dumps(params), encoding="utf-8")
+    with pytest.raises(ValueError, match=r"bm25 method 'bm25l' is not one of robertson, lucene, atire"):
+        LexicalIndex.load(tmp_path / "bm25")

@@ -6,13 +6,13 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import zipfile
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from hrqa import store
+from hrqa import store, tables
 from hrqa.chunking import chunk_document, embedding_text
 from hrqa.corpus import read_corpus
 from hrqa.embedding import HashingEmbedder
@@ -102,7 +102,8 @@ def test_manifest_records_what_the_index_was_built_from(built):
     assert manifest["index_type"] == "flat"
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00", manifest["built_at"])
     corpus = settings.corpus_dir
-    assert manifest["documents"] == {
+    assert "documents" not in manifest  # 250k of them made an 11 MB manifest (benchmarks/million.py)
+    assert index.documents.sha256s() == {
         name: hashlib.sha256((corpus / name).read_bytes()).hexdigest() for name in ("a.txt", "b.txt", "c.md")
     }
     assert manifest["corpus_files"] == {
@@ -115,7 +116,10 @@ def test_manifest_records_what_the_index_was_built_from(built):
         "sentences": report.sentences,
         "boilerplate_lines": 1,
     }
-    assert {"store.json", "passages.npy", "sentences.npy", "vectors.faiss"} <= set(manifest["files"])
+    assert {"documents.json", "documents.txt", "passages.npy", "sentences.npy", "vectors.faiss"} <= set(
+        manifest["files"]
+    )
+    assert {f"columns/{name}.npy" for name in tables.COLUMN_TYPES} <= set(manifest["files"])
     assert any(name.startswith("bm25/") for name in manifest["files"])
     for name, digest in manifest["files"].items():
         assert hashlib.sha256((index.root / name).read_bytes()).hexdigest() == digest
@@ -352,7 +356,10 @@ def test_missing_index_raises(tmp_path: Path):
         load_index(tmp_path / "nothing")
 
 
-@pytest.mark.parametrize("name", ["passages.npy", "store.json", "vectors.faiss", "sentences.npy"])
+@pytest.mark.parametrize(
+    "name",
+    ["passages.npy", "documents.json", "documents.txt", "columns/passage_start.npy", "vectors.faiss", "sentences.npy"],
+)
 def test_a_damaged_file_fails_its_checksum(built, name: str):
     settings, _ = built
     path = store.current_snapshot(settings.index_dir) / name
@@ -377,7 +384,7 @@ def test_a_missing_file_is_reported(built):
 def test_unparseable_manifest_and_store(built):
     settings, _ = built
     root = store.current_snapshot(settings.index_dir)
-    (root / "store.json").write_text("{not json", encoding="utf-8")
+    (root / "documents.json").write_text("{not json", encoding="utf-8")
     with pytest.raises(IndexCorruptError, match=r"cannot read index .*JSONDecodeError"):
         load_index(settings.index_dir, verify=False)
     (root / "manifest.json").write_text("{not json", encoding="utf-8")
@@ -400,7 +407,7 @@ def test_another_format_version_is_stale(built):
     manifest = json.loads(path.read_text(encoding="utf-8"))
     manifest["format_version"] = 0
     path.write_text(json.dumps(manifest), encoding="utf-8")
-    with pytest.raises(IndexStaleError, match=r"has format 0, this hrqa reads format 1; rebuild it with: hrqa index"):
+    with pytest.raises(IndexStaleError, match=r"has format 0, this hrqa reads format 2; rebuild it with: hrqa index"):
         load_index(settings.index_dir)
 
 
@@ -430,13 +437,14 @@ def test_a_second_build_while_the_lock_is_held_is_refused(built):
 # ----------------------------------------------------------------------------- columns and lazy checksums
 
 
-def test_passages_and_sentences_are_columns_beside_store_json(built):
+def test_documents_passages_and_sentences_are_memory_mapped_columns(built):
     settings, report = built
     root = store.current_snapshot(settings.index_dir)
-    saved = json.loads((root / "store.json").read_text(encoding="utf-8"))
-    assert set(saved) == {"documents", "headings"}  # no per-passage JSON
-    assert "tables.npz" in json.loads((root / "manifest.json").read_text(encoding="utf-8"))["files"]
+    saved = json.loads((root / "documents.json").read_text(encoding="utf-8"))
+    assert set(saved) == {*tables.DOCUMENT_FIELDS, "headings"}  # metadata columns: no texts, no passages
+    assert saved["id"] == ["a.txt", "b.txt", "c.md"]
     index = load_index(settings.index_dir)
+    assert isinstance(index.columns.sentence_start, np.memmap) and isinstance(index.passage_vectors, np.memmap)
     assert len(index.passages) == report.passages and len(index.sentences) == report.sentences
     passages = list(index.passages)
     assert index.passages[-1] == passages[-1] and index.passages[1:3] == passages[1:3]
@@ -444,6 +452,15 @@ def test_passages_and_sentences_are_columns_beside_store_json(built):
     with pytest.raises(IndexError):
         index.passages[len(passages)]
     assert index.passage_hashes[-1] == list(index.passage_hashes)[-1] and len(index.passage_hashes[0]) == 20
+    # documents are made when read, from the texts file: as the corpus reader made them
+    documents = index.documents
+    assert isinstance(documents, tables.DocumentTable) and len(documents) == 3
+    assert "b.txt" in documents and "nope.txt" not in documents and ["x"] not in documents
+    assert list(documents) == ["a.txt", "b.txt", "c.md"]
+    assert [d.id for d in documents.values()] == list(documents)
+    with pytest.raises(KeyError):
+        documents["nope.txt"]
+    assert documents["c.md"] is documents["c.md"]  # made once
 
 
 def test_passage_holding_is_the_first_passage_covering_the_sentence(built):
@@ -460,46 +477,27 @@ def test_passage_holding_is_the_first_passage_covering_the_sentence(built):
     assert index.passage_holding("no-such.txt", 0) is None
 
 
-def test_a_snapshot_with_json_tables_loads_the_same(built):
-    """Snapshots written before the columns kept passages and sentences as JSON lists in store.json."""
-    settings, _ = built
-    columnar = load_index(settings.index_dir)
-    root = columnar.root
-    saved = json.loads((root / "store.json").read_text(encoding="utf-8"))
-    numbers = {doc: n for n, doc in enumerate(columnar.documents)}
-    saved["passages"] = {
-        "id": [p.id for p in columnar.passages],
-        "doc": [numbers[p.doc] for p in columnar.passages],
-        "start": [p.span.start for p in columnar.passages],
-        "end": [p.span.end for p in columnar.passages],
-        "first": [p.first_sentence for p in columnar.passages],
-        "last": [p.last_sentence for p in columnar.passages],
-        "heading": [p.heading for p in columnar.passages],
-        "hash": list(columnar.passage_hashes),
-    }
-    saved["sentences"] = {
-        "doc": [numbers[s.doc] for s in columnar.sentences],
-        "start": [s.span.start for s in columnar.sentences],
-        "end": [s.span.end for s in columnar.sentences],
-        "item": [int(s.is_list_item) for s in columnar.sentences],
-        "hash": list(columnar.sentence_hashes),
-        "cut": [],
-    }
-    del saved["headings"]
-    (root / "store.json").write_text(json.dumps(saved), encoding="utf-8")
-    (root / "tables.npz").unlink()
-    manifest = json.loads((root / "manifest.json").read_text(encoding="utf-8"))
-    del manifest["files"]["tables.npz"], manifest["sizes"]
-    manifest["files"]["store.json"] = hashlib.sha256((root / "store.json").read_bytes()).hexdigest()
-    (root / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
-    old = load_index(settings.index_dir)
-    assert list(old.passages) == list(columnar.passages)
-    assert list(old.sentences) == list(columnar.sentences)
-    assert list(old.sentence_hashes) == list(columnar.sentence_hashes)
-    assert old.sentence_rows == columnar.sentence_rows
+def test_a_snapshot_of_the_first_format_is_refused_and_rebuilt_in_full(built):
+    """Format 1 kept documents, passages and sentences in store.json and tables.npz: never misread."""
+    settings, first = built
+    root = store.current_snapshot(settings.index_dir)
+    (root / "store.json").write_text(json.dumps({"documents": [], "headings": []}), encoding="utf-8")
+    (root / "tables.npz").write_bytes(b"PK")
+    for name in ("documents.json", "documents.txt"):
+        (root / name).unlink()
+    shutil.rmtree(root / "columns")
+    path = root / "manifest.json"
+    manifest = json.loads(path.read_text(encoding="utf-8"))
+    manifest["format_version"] = 1
+    path.write_text(json.dumps(manifest), encoding="utf-8")
+    with pytest.raises(IndexStaleError, match=r"has format 1, this hrqa reads format 2; rebuild it with: hrqa index"):
+        load_index(settings.index_dir)
+    report = build_index(settings, HashingEmbedder())  # what `hrqa index` runs
+    assert report.passages_embedded == first.passages  # nothing read from the old format
+    assert load_index(settings.index_dir).manifest["format_version"] == store.FORMAT_VERSION
 
 
-@pytest.mark.parametrize("name", ["sentences.npy", "passages.npy"])
+@pytest.mark.parametrize("name", ["sentences.npy", "passages.npy", "columns/sentence_hash.npy", "documents.txt"])
 def test_a_large_file_is_checksummed_after_open_and_damage_stops_every_search(built, monkeypatch, name):
     from hrqa.backends.local import LocalBackend
 
@@ -508,7 +506,7 @@ def test_a_large_file_is_checksummed_after_open_and_damage_stops_every_search(bu
     assert load_index(settings.index_dir).wait_verified(timeout=60)  # intact: all checked, no error
     path = store.current_snapshot(settings.index_dir) / name
     data = bytearray(path.read_bytes())
-    data[_last_data_byte(path)] ^= 0x01  # a hash digit or a float's low bit: only the checksum can tell
+    data[-1] ^= 0x01  # a hash digit or a float's low bit: only the checksum can tell
     path.write_bytes(bytes(data))
     index = load_index(settings.index_dir)  # opens: the checksum runs in the background
     damaged = rf"index file .*{re.escape(name)} fails its checksum \(damaged\); rebuild it with: hrqa index"
@@ -519,30 +517,6 @@ def test_a_large_file_is_checksummed_after_open_and_damage_stops_every_search(bu
         backend.lexical_candidates("festival", 5)
     with pytest.raises(IndexCorruptError, match=damaged):
         backend.dense_candidates(np.ones(64, dtype=np.float32) / 8, 5)
-
-
-def _last_data_byte(path: Path) -> int:
-    """Offset of the last byte of array data: of the file (.npy), or of a member's (.npz, stored)."""
-    if path.suffix != ".npz":
-        return path.stat().st_size - 1
-    with zipfile.ZipFile(path) as archive:
-        member = archive.getinfo("sentence_hash.npy")
-    header = path.read_bytes()[member.header_offset : member.header_offset + 30]
-    name_length, extra_length = int.from_bytes(header[26:28], "little"), int.from_bytes(header[28:30], "little")
-    return member.header_offset + 30 + name_length + extra_length + member.compress_size - 1
-
-
-def test_damaged_tables_are_found_at_open_by_their_crc(built, monkeypatch):
-    settings, _ = built
-    monkeypatch.setattr(store, "VERIFY_AT_OPEN_BYTES", 0)
-    path = store.current_snapshot(settings.index_dir) / "tables.npz"
-    data = bytearray(path.read_bytes())
-    data[_last_data_byte(path)] ^= 0x01
-    path.write_bytes(bytes(data))
-    with pytest.raises(
-        IndexCorruptError, match=r"cannot read index .*tables\.npz: Bad CRC-32.*rebuild it with: hrqa index"
-    ):
-        load_index(settings.index_dir)
 
 
 def test_a_truncated_large_file_is_found_at_open_by_its_size(built, monkeypatch):

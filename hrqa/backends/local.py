@@ -15,6 +15,7 @@ from hrqa.backends.base import UNKNOWN_KIND, Candidates, Scope, top_rows
 from hrqa.records import Document, Passage, Sentence, Span
 from hrqa.settings import Settings
 from hrqa.store import Index, load_index
+from hrqa.tables import DocumentTable
 
 #: a filter admitting at most this many passages is searched exactly (a gather and a product: about
 #: 5 ms at 20k rows of 384 dimensions here); a broader one through the approximate index with an ID
@@ -146,25 +147,21 @@ class LocalBackend:
 
     @cached_property
     def _columns(self) -> _Columns:
-        documents = list(self.index.documents.values())
-        kinds = sorted({d.kind or UNKNOWN_KIND for d in documents})
-        number = {d.id: i for i, d in enumerate(documents)}
+        documents = self.index.documents
+        ids = list(documents)
+        if isinstance(documents, DocumentTable):  # the kinds without making every document (and its text)
+            each_kind = [documents.kind(n) or UNKNOWN_KIND for n in range(len(ids))]
+        else:
+            each_kind = [documents[d].kind or UNKNOWN_KIND for d in ids]
+        kinds = sorted(set(each_kind))
+        codes = {kind: code for code, kind in enumerate(kinds)}
         return _Columns(
-            ids=[d.id for d in documents],
-            number=number,
+            ids=ids,
+            number=documents.number if isinstance(documents, DocumentTable) else {d: i for i, d in enumerate(ids)},
             kinds=kinds,
-            kind_code=np.array([kinds.index(d.kind or UNKNOWN_KIND) for d in documents], dtype=np.int32),
+            kind_code=np.array([codes[k] for k in each_kind], dtype=np.int32),
             passage_doc=self.index.columns.passage_doc,
         )
-
-    @cached_property
-    def _sentence_ranges(self) -> dict[str, range]:
-        """Each document's sentence rows (consecutive: a build adds documents one after another)."""
-        columns = self.index.columns
-        firsts = columns.sentence_rows.tolist()
-        return {
-            doc: range(firsts[n], firsts[n + 1]) for n, doc in enumerate(columns.doc_ids) if firsts[n + 1] > firsts[n]
-        }
 
     # ------------------------------------------------------------------------- records
 
@@ -185,7 +182,12 @@ class LocalBackend:
         return self.index.sentence_row(doc, position)
 
     def sentence_rows_of(self, doc: str) -> range:
-        return self._sentence_ranges.get(doc, range(0))
+        """The document's sentence rows (consecutive: a build adds documents one after another)."""
+        number = self._columns.number.get(doc)
+        if number is None:
+            return range(0)
+        firsts = self.index.columns.sentence_rows
+        return range(int(firsts[number]), int(firsts[number + 1]))
 
     def vectors_of_sentences(self, rows: np.ndarray) -> np.ndarray | None:
         if self.index.sentence_vectors is None:
