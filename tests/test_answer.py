@@ -154,7 +154,6 @@ def test_answer_on_tiny_corpus_quotes_exact_text(tiny_settings, fake_embedder):
     assert result.citations[first.citation - 1].doc == "a.txt"
 
 
-@pytest.mark.xfail(reason="the reader abstains on this list entry out of context (no-answer 0.81)", strict=False)
 def test_list_question_returns_the_matching_entry(tiny_settings, fake_embedder):
     engine = Engine.open(tiny_settings, embedder=fake_embedder, build="missing")
     result = engine.ask("Which signatory is from Japan?")
@@ -195,7 +194,7 @@ def test_asks_for_several(question, several):
 
 @pytest.mark.slow
 @pytest.mark.xfail(
-    reason="a known miss of the trained reader on dev-style questions (issue 10 note: dev.jsonl answer 0.70)",
+    reason="a known miss of the trained reader: the list answer is not every Japanese entry (issue 10 note)",
     strict=False,
 )
 def test_list_question_returns_every_matching_entry(real_engine):

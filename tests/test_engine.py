@@ -72,10 +72,6 @@ def test_status_line(tiny_settings, fake_embedder):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    reason="a known miss of the trained reader on dev-style questions (issue 10 note: dev.jsonl answer 0.70)",
-    strict=False,
-)
 def test_follow_up_is_answered_about_the_earlier_subject(real_engine):
     first = "Where was the 23rd ASEM seminar on human rights held?"
     assert "Copenhagen" in " ".join(s.text for s in real_engine.ask(first).sentences)
@@ -100,10 +96,6 @@ def test_perspective_question_cites_every_side(real_engine):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    reason="a known miss of the trained reader on dev-style questions (issue 10 note: dev.jsonl answer 0.70)",
-    strict=False,
-)
 def test_names_and_list_entries_found(real_engine):
     result = real_engine.ask("Which Japanese political party is among the signatories of the joint open letter?")
     assert "National Party of Japan" in result.sentences[0].text
