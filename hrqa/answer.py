@@ -231,6 +231,38 @@ def order_citations(merged: list[tuple[Span, str, float]], holds_answer) -> list
     return first + second + rest
 
 
+def cite(document, hits: list[Hit], answer_spans: list[tuple[str, Span]], k: int) -> list[Citation]:
+    """The numbered citations of an answer: passages that hold an answer sentence first (all of them,
+    even beyond ``k``), then each other document's best, then the rest by score. ``document(doc_id)``
+    gives a document's catalog record and text."""
+    merged = merge_hits(hits)
+
+    def holds_answer(entry) -> bool:
+        span, doc, _ = entry
+        return any(doc == d and span.contains(s) for d, s in answer_spans)
+
+    ordered = order_citations(merged, holds_answer)[: max(k, sum(map(holds_answer, merged)))]
+    top_score = max((e[2] for e in ordered), default=1.0) or 1.0
+    citations: list[Citation] = []
+    for n, (span, doc, score) in enumerate(ordered, 1):
+        record = document(doc)
+        citations.append(
+            Citation(
+                n=n,
+                doc=doc,
+                title=record.title,
+                date=record.date,
+                publisher=record.publisher,
+                kind=record.kind,
+                span=span,
+                passage=record.text[span.start : span.end],
+                score=float(score / top_score),
+                highlights=tuple(s for d, s in answer_spans if d == doc and span.contains(s)),
+            )
+        )
+    return citations
+
+
 def build_answer(
     backend: SearchBackend,
     reader: Reader,
@@ -260,34 +292,8 @@ def build_answer(
             chosen = entries
             hits = hits + [Hit(passage=p, score=0.0) for p in passages_holding(backend, entries)]
 
-    # Citations: passages that hold an answer sentence first, then the rest by score.
-    merged = merge_hits(hits)
     answer_spans = [] if abstained else [(s.doc, s.span) for s in chosen]
-
-    def holds_answer(entry) -> bool:
-        span, doc, _ = entry
-        return any(doc == d and span.contains(s) for d, s in answer_spans)
-
-    ordered = order_citations(merged, holds_answer)[: max(k, sum(map(holds_answer, merged)))]
-    top_score = max((e[2] for e in ordered), default=1.0) or 1.0
-    citations: list[Citation] = []
-    for n, (span, doc, score) in enumerate(ordered, 1):
-        document = backend.document(doc)
-        highlights = tuple(s for d, s in answer_spans if d == doc and span.contains(s))
-        citations.append(
-            Citation(
-                n=n,
-                doc=doc,
-                title=document.title,
-                date=document.date,
-                publisher=document.publisher,
-                kind=document.kind,
-                span=span,
-                passage=document.text[span.start : span.end],
-                score=float(score / top_score),
-                highlights=highlights,
-            )
-        )
+    citations = cite(backend.document, hits, answer_spans, k)
     sentences = []
     for s in chosen if not abstained else []:
         citation = next(c for c in citations if c.doc == s.doc and c.span.contains(s.span))

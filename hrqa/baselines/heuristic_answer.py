@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hrqa.answer import merge_hits, missing_specifics, order_citations
+from hrqa.answer import cite, missing_specifics
 from hrqa.baselines.heuristic_signals import (
     expected_type,
     focus_phrase,
@@ -29,7 +29,7 @@ from hrqa.baselines.heuristic_signals import (
     term_weights,
 )
 from hrqa.lexical import tokenize
-from hrqa.records import Answer, AnswerSentence, Citation, Hit, Passage, Span
+from hrqa.records import Answer, AnswerSentence, Hit, Passage, Span
 
 #: weights of the sentence signals, from a grid search of top-1 sentence accuracy on dev.jsonl's
 #: single-answer questions (a plateau: dense 0.3-0.6, lexical 0.35-0.7 score within one question)
@@ -277,33 +277,8 @@ def build_answer(
             hits = hits + [Hit(passage=p, score=0.0) for p in passages_holding(index, entries)]
 
     # Citations: passages that hold an answer sentence first, then the rest by score.
-    merged = merge_hits(hits)
     answer_spans = [] if abstained else [(s.doc, s.span) for s in chosen]
-
-    def holds_answer(entry) -> bool:
-        span, doc, _ = entry
-        return any(doc == d and span.contains(s) for d, s in answer_spans)
-
-    ordered = order_citations(merged, holds_answer)[: max(k, sum(map(holds_answer, merged)))]
-    top_score = max((e[2] for e in ordered), default=1.0) or 1.0
-    citations: list[Citation] = []
-    for n, (span, doc, score) in enumerate(ordered, 1):
-        document = index.documents[doc]
-        highlights = tuple(s for d, s in answer_spans if d == doc and span.contains(s))
-        citations.append(
-            Citation(
-                n=n,
-                doc=doc,
-                title=document.title,
-                date=document.date,
-                publisher=document.publisher,
-                kind=document.kind,
-                span=span,
-                passage=document.text[span.start : span.end],
-                score=float(score / top_score),
-                highlights=highlights,
-            )
-        )
+    citations = cite(index.documents.__getitem__, hits, answer_spans, k)
     sentences = []
     for s in chosen if not abstained else []:
         citation = next(c for c in citations if c.doc == s.doc and c.span.contains(s.span))
