@@ -73,8 +73,12 @@ def test_run_beir_on_a_tiny_benchmark(tmp_path, fake_embedder, monkeypatch):
     (folder / "corpus.jsonl").write_text("\n".join(json.dumps(d) for d in docs), encoding="utf-8")
     (folder / "queries.jsonl").write_text(json.dumps({"_id": "q1", "text": "when do larks sing"}), encoding="utf-8")
     (folder / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td2\t1\n", encoding="utf-8")
-    monkeypatch.setattr("hrqa.embedding.load_embedder", lambda *a, **k: fake_embedder)
+    # import the engine before the patch: a first import under it would bind the fake loader into
+    # hrqa.engine for the rest of the session (the real-model tests after this one then ran on it)
+    import hrqa.engine  # noqa: F401
     from hrqa.settings import Settings
+
+    monkeypatch.setattr("hrqa.embedding.load_embedder", lambda *a, **k: fake_embedder)
 
     report = evaluation.run_beir(folder, Settings(), index_dir=tmp_path / "index-tiny")
     assert report["queries"] == 1 and report["documents"] == 2
