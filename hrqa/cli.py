@@ -220,6 +220,7 @@ def cmd_train_reader(args: argparse.Namespace) -> int:
         threads=args.threads,
         group_size=args.group_size,
         frozen_layers=args.frozen_layers,
+        layers=args.layers,
         learning_rate=args.learning_rate,
         max_length=args.max_length,
         context=not args.no_context,
@@ -320,6 +321,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--swapped-share", type=float, default=0.7, help="share of entity-swapped no-answer groups")
     p.add_argument("--init", help="checkpoint.pt of an earlier run to start from (a warm start)")
     p.add_argument("--frozen-layers", type=int, default=2, help="lower encoder layers left as the base has them")
+    p.add_argument("--layers", type=int, default=None, help="keep only the lowest N encoder layers (a faster reader)")
     p.add_argument("--learning-rate", type=float, default=4e-5, help="encoder learning rate (the head's is 1e-3)")
     p.add_argument("--max-length", type=int, default=128, help="tokens of question + candidate + context")
     p.add_argument("--no-context", action="store_true", help="read candidates without their title and sentence before")

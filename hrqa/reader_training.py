@@ -56,6 +56,10 @@ class TrainingConfig:
     init: str | None = None
     #: read each candidate with its context (title and the sentence before: ``reader.reader_text``)
     context: bool = True
+    #: keep only the lowest this many encoder layers (None: all): a smaller reader that costs
+    #: proportionally less per pair, started from the ``init`` weights' lower layers (layer dropping,
+    #: Sajjad et al. 2023: dropping the top layers keeps most of a fine-tuned model's accuracy)
+    layers: int | None = None
 
 
 def _base_path(base: str) -> Path | None:
@@ -110,6 +114,15 @@ def build_model(base: str):
     else:
         encoder = AutoModel.from_pretrained(str(path))
     return CrossEncoder(encoder)
+
+
+def keep_lowest_layers(model, layers: int) -> None:
+    """Drop the encoder's layers above the lowest ``layers`` (the head then reads the last kept one)."""
+    stack = model.encoder.encoder.layer
+    if not 1 <= layers <= len(stack):
+        raise ValueError(f"layers must be between 1 and {len(stack)}, got {layers}")
+    del stack[layers:]
+    model.encoder.config.num_hidden_layers = layers
 
 
 def group_loss(logits, null, answers):
@@ -202,6 +215,8 @@ def train(work: Path, out: Path, config: TrainingConfig, max_steps: int | None =
     model = build_model(config.base)
     if config.init:
         model.load_state_dict(torch.load(config.init, weights_only=False)["model"])
+    if config.layers is not None:
+        keep_lowest_layers(model, config.layers)
     for parameter in model.encoder.embeddings.parameters():
         parameter.requires_grad = False
     for layer in model.encoder.encoder.layer[: config.frozen_layers]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -117,3 +118,28 @@ def test_the_query_path_of_the_reader_imports_no_torch(tmp_path: Path):
     code = "import sys, hrqa.reader, hrqa.answer; print('torch' in sys.modules, 'transformers' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
+
+
+def test_a_reader_with_fewer_layers_trains_from_a_deeper_checkpoint_and_exports(tmp_path: Path):
+    torch = pytest.importorskip("torch")
+    import onnx
+
+    from hrqa.reader_training import TrainingConfig, train
+
+    work, out = tmp_path / "work", tmp_path / "reader"
+    work.mkdir()
+    _tiny_training_data(work)
+    config = TrainingConfig(base="tiny", epochs=1, batch_pairs=4, checkpoint_every=1, threads=1, max_length=32)
+    train(work, tmp_path / "deep", config, max_steps=1)  # a two-layer checkpoint to start from
+    deep = torch.load(work / "checkpoint.pt", weights_only=False)["model"]
+    (work / "checkpoint.pt").rename(tmp_path / "deep.pt")
+    shallow = replace(config, layers=1, frozen_layers=0, init=str(tmp_path / "deep.pt"))
+    train(work, out, shallow, max_steps=1)
+    kept = torch.load(work / "checkpoint.pt", weights_only=False)["model"]
+    assert any(".layer.1." in name for name in deep) and not any(".layer.1." in name for name in kept)
+    assert any(".layer.0." in name for name in kept)
+    graph = onnx.load(str(out / "model.onnx")).graph
+    assert not any("layer.1" in node.name for node in graph.node) and any("layer.0" in n.name for n in graph.node)
+    assert reader.OnnxReader(out).score("Where?", ["It was held in Lyon."]).answer.shape == (1,)
+    with pytest.raises(ValueError, match="layers must be between 1 and"):
+        train(work, out, replace(shallow, layers=3), max_steps=1)
