@@ -89,21 +89,26 @@ class SentenceTransformerEmbedder:
         *,
         threads: int | None = None,
         cache_dir: Path | None = None,
+        threads_alone: int | None = None,
     ) -> None:
-        """``threads``: intra-op threads for questions; ``cache_dir``: where ONNX exports are kept. Both
-        default to the settings from the environment (HRQA_THREADS, HRQA_CACHE_DIR)."""
+        """``threads``: intra-op threads for questions that overlap, ``threads_alone`` for a question
+        encoded while no other model call runs; ``cache_dir``: where ONNX exports are kept. All default
+        to the settings from the environment (HRQA_THREADS, HRQA_THREADS_ALONE, HRQA_CACHE_DIR)."""
         self.name = model
         self.path = resolve_model_path(model)
         self.batch_size = batch_size
-        if threads is None or cache_dir is None:
+        if threads is None or cache_dir is None or threads_alone is None:
             from hrqa.settings import Settings
 
             defaults = Settings.from_env()
             threads = defaults.threads if threads is None else threads
+            threads_alone = defaults.threads_alone if threads_alone is None else threads_alone
             cache_dir = defaults.cache_dir if cache_dir is None else cache_dir
-        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-            raise ModelError(f"threads must be a positive integer, got {threads!r}")
+        for name, value in (("threads", threads), ("threads_alone", threads_alone)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ModelError(f"{name} must be a positive integer, got {value!r}")
         self.threads = threads
+        self.threads_alone = threads_alone
         self.cache_dir = Path(cache_dir)
         self._model = None
         self._encoders: dict[int, object] = {}  # threads → onnx_runtime.SentenceEncoder
@@ -194,9 +199,12 @@ class SentenceTransformerEmbedder:
     def embed_query(self, text: str) -> np.ndarray:
         # ONNX Runtime: about 4x faster than torch for one question, and no torch import (seconds of a
         # cold `hrqa ask`).
-        encoder = self.onnx_encoder()
-        if encoder is not None:
-            return encoder.encode([text])[0]
+        from hrqa.onnx_runtime import QUESTION_CALLS
+
+        with QUESTION_CALLS.call(self.threads_alone, self.threads) as threads:
+            encoder = self.onnx_encoder(threads)
+            if encoder is not None:
+                return encoder.encode([text])[0]
         return self._torch_encode([text])[0]
 
 
@@ -246,8 +254,15 @@ class HashingEmbedder:
 
 
 def load_embedder(
-    model: str, batch_size: int = 64, *, threads: int | None = None, cache_dir: Path | None = None
+    model: str,
+    batch_size: int = 64,
+    *,
+    threads: int | None = None,
+    cache_dir: Path | None = None,
+    threads_alone: int | None = None,
 ) -> Embedder:
     """The embedder of a model name or folder; ``threads`` and ``cache_dir`` default to the environment's
     settings (HRQA_THREADS, HRQA_CACHE_DIR)."""
-    return SentenceTransformerEmbedder(model, batch_size=batch_size, threads=threads, cache_dir=cache_dir)
+    return SentenceTransformerEmbedder(
+        model, batch_size=batch_size, threads=threads, cache_dir=cache_dir, threads_alone=threads_alone
+    )

@@ -116,7 +116,9 @@ class Engine:
         unreadable), "stale" (also rebuild when the corpus, model or chunking changed).
         """
         settings = settings or Settings.from_env()
-        embedder = embedder or load_embedder(settings.model, settings.batch_size)
+        embedder = embedder or load_embedder(
+            settings.model, settings.batch_size, threads=settings.threads, threads_alone=settings.threads_alone
+        )
         engine = cls(settings, embedder)
         try:
             engine._index = backends.open_index(settings)
@@ -233,7 +235,7 @@ class Engine:
     @property
     def reader(self) -> Reader:
         if self._reader is None:
-            self._reader = load_reader(threads=self.settings_threads())
+            self._reader = load_reader(threads=self.settings_threads(), threads_alone=self.settings.threads_alone)
         return self._reader
 
     def settings_threads(self) -> int:
@@ -279,7 +281,9 @@ class Engine:
         """Build (incrementally) the index of ``settings`` without serving it: ``hrqa index`` and the
         corpora of evaluation and benchmarks. Loads the embedder (unless given), never the reader.
         ``embed_sentences=False`` leaves out sentence vectors (a retrieval-only index, local backend)."""
-        embedder = embedder or load_embedder(settings.model, settings.batch_size)
+        embedder = embedder or load_embedder(
+            settings.model, settings.batch_size, threads=settings.threads, threads_alone=settings.threads_alone
+        )
         return backends.build_index(settings, embedder, progress, wait_for_lock=wait, embed_sentences=embed_sentences)
 
     def rebuild(self, progress: store.BuildProgress | None = None, *, wait: bool = False) -> store.BuildReport:

@@ -16,15 +16,17 @@ sentence-transformers; running an exported model needs onnxruntime, tokenizers a
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import os
 import shutil
 import tempfile
+import threading
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -86,6 +88,35 @@ def inference_session(path: Path, threads: int) -> onnxruntime.InferenceSession:
         return onnxruntime.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
     except Exception as error:  # onnxruntime raises its own Fail/InvalidGraph/NoSuchFile types
         raise ModelError(f"cannot load the ONNX model {path}: {error}") from error
+
+
+class QuestionCalls:
+    """How many question-time model calls (query encoder, reader) run at once in this process.
+
+    A call that runs alone may use more intra-op threads (``Settings.threads_alone``) than calls that
+    overlap (``Settings.threads``): one lone question gets every core, many at once get one each and
+    do not oversubscribe the cores.
+    """
+
+    def __init__(self) -> None:
+        self._running = 0
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def call(self, alone: int, overlapping: int) -> Iterator[int]:
+        """Count a call while it runs; yields the threads it may use."""
+        with self._lock:
+            self._running += 1
+            running = self._running
+        try:
+            yield alone if running == 1 else overlapping
+        finally:
+            with self._lock:
+                self._running -= 1
+
+
+#: the process's question-time model calls, counted together
+QUESTION_CALLS = QuestionCalls()
 
 
 # ----------------------------------------------------------------------------- the cache

@@ -119,7 +119,9 @@ def folder_fingerprint(folder: Path) -> str:
 class OnnxReader:
     """The shipped reader on ONNX Runtime, loaded once; thread-safe scoring."""
 
-    def __init__(self, folder: Path = READER_DIR, threads: int = 1) -> None:
+    def __init__(self, folder: Path = READER_DIR, threads: int = 1, threads_alone: int | None = None) -> None:
+        """``threads``: intra-op threads when question-time model calls overlap; ``threads_alone`` (default
+        ``threads``) when this call runs alone (``onnx_runtime.QUESTION_CALLS``)."""
         self.folder = Path(folder)
         self.fingerprint = folder_fingerprint(self.folder)
         config = json.loads((self.folder / "reader.json").read_text(encoding="utf-8"))
@@ -128,13 +130,15 @@ class OnnxReader:
         #: whether the reader was trained to read each candidate with its context (``reader_text``)
         self.reads_context = bool(config.get("context", False))
         self.threads = threads
-        self._session = None
+        self.threads_alone = threads_alone or threads
+        self._sessions: dict[int, object] = {}  # intra-op threads → session
         self._tokenizer = None
         self._lock = threading.Lock()
 
-    def _load(self):
+    def _load(self, threads: int | None = None):
+        threads = threads or self.threads
         with self._lock:
-            if self._session is None:
+            if threads not in self._sessions:
                 import onnxruntime
                 from tokenizers import Tokenizer
 
@@ -143,7 +147,7 @@ class OnnxReader:
                 # one pair per call needs no padding (the shipped tokenizer.json pads to 128 tokens)
                 tokenizer.no_padding()
                 options = onnxruntime.SessionOptions()
-                options.intra_op_num_threads = self.threads
+                options.intra_op_num_threads = threads
                 options.inter_op_num_threads = 1
                 options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
                 try:
@@ -154,13 +158,19 @@ class OnnxReader:
                     raise ModelError(f"the reader {self.folder / 'model.onnx'} cannot be loaded: {error}") from None
                 self._inputs = {i.name for i in session.get_inputs()}
                 self._tokenizer = tokenizer
-                self._session = session
-        return self._session, self._tokenizer
+                self._sessions[threads] = session
+        return self._sessions[threads], self._tokenizer
 
     def logits(self, question: str, sentences: Sequence[str], contexts: Sequence[str] | None = None) -> np.ndarray:
         if not sentences:
             return np.zeros(0, dtype=np.float32)
-        session, tokenizer = self._load()
+        from hrqa.onnx_runtime import QUESTION_CALLS
+
+        with QUESTION_CALLS.call(self.threads_alone, self.threads) as threads:
+            return self._logits(self._load(threads), question, sentences, contexts)
+
+    def _logits(self, loaded, question: str, sentences: Sequence[str], contexts: Sequence[str] | None) -> np.ndarray:
+        session, tokenizer = loaded
         if self.reads_context and contexts is not None:
             sentences = [reader_text(s, c) for s, c in zip(sentences, contexts, strict=True)]
         # One pair per call: dynamic int8 quantisation scales activations over the whole input, so in a
@@ -182,14 +192,14 @@ class OnnxReader:
         return softmax_with_null(self.logits(question, sentences, contexts), self.null_logit)
 
 
-_SHIPPED: dict[tuple[str, int], OnnxReader] = {}
+_SHIPPED: dict[tuple[str, int, int], OnnxReader] = {}
 _SHIPPED_LOCK = threading.Lock()
 
 
-def load_reader(folder: Path | None = None, threads: int = 1) -> OnnxReader:
+def load_reader(folder: Path | None = None, threads: int = 1, threads_alone: int | None = None) -> OnnxReader:
     """The reader in ``folder`` (default: the one shipped in the package), loaded once per process."""
-    key = (str(folder or READER_DIR), threads)
+    key = (str(folder or READER_DIR), threads, threads_alone or threads)
     with _SHIPPED_LOCK:
         if key not in _SHIPPED:
-            _SHIPPED[key] = OnnxReader(Path(key[0]), threads)
+            _SHIPPED[key] = OnnxReader(Path(key[0]), threads, key[2])
         return _SHIPPED[key]

@@ -92,6 +92,11 @@ class Settings:
     #: question alone p50 12.3 ms with 1 thread vs 17.7 ms with 2, and 8 questions at once 61 vs 57
     #: questions/s (2 threads per session oversubscribe the cores as soon as two questions overlap)
     threads: int = 1
+    #: intra-op threads of a question-time model call that runs alone in the process (no other question's
+    #: encoder or reader call under way): on an idle 2-core machine 2 threads take the reader from 244 to
+    #: 159 ms for 12 candidates and the query encoder from 10.3 to 5.8 ms (2026-11-24, quiet, dev.jsonl);
+    #: as soon as calls overlap each uses ``threads``
+    threads_alone: int = 2
     #: where exported ONNX models are kept, one folder per model fingerprint (HRQA_CACHE_DIR)
     cache_dir: Path = field(default_factory=lambda: _default_cache_dir())
     #: where the index lives: "local" (a snapshot folder in index_dir) or "qdrant" (HRQA_BACKEND)
@@ -114,6 +119,7 @@ class Settings:
             "max_request_bytes",
             "max_sessions",
             "threads",
+            "threads_alone",
         ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:

@@ -14,7 +14,7 @@ import pytest
 
 from hrqa import onnx_runtime
 from hrqa.embedding import SentenceTransformerEmbedder, resolve_model_path
-from hrqa.errors import ModelError
+from hrqa.errors import ModelError, SettingsError
 from hrqa.settings import DEFAULT_MODEL, Settings
 
 
@@ -175,6 +175,27 @@ def test_the_default_cache_is_under_the_user_cache_and_follows_the_environment(m
     assert Settings().cache_dir == Path.home() / ".cache" / "hrqa" / "onnx"
     assert Settings.from_env({"HRQA_CACHE_DIR": str(tmp_path / "m")}).cache_dir == tmp_path / "m"
     assert Settings.from_env({"HRQA_THREADS": "2"}).threads == 2
+    assert Settings.from_env({"HRQA_THREADS_ALONE": "4"}).threads_alone == 4
+    with pytest.raises(SettingsError, match="threads_alone must be a positive integer"):
+        Settings(threads_alone=0)
+
+
+def test_a_call_alone_gets_its_threads_and_overlapping_calls_get_theirs():
+    calls = onnx_runtime.QuestionCalls()
+    with calls.call(alone=2, overlapping=1) as first:
+        assert first == 2
+        with calls.call(alone=2, overlapping=1) as second:  # another question's call meanwhile
+            assert second == 1
+    with calls.call(alone=2, overlapping=1) as later:  # both finished: alone again
+        assert later == 2
+
+
+def test_a_call_that_fails_is_no_longer_counted():
+    calls = onnx_runtime.QuestionCalls()
+    with pytest.raises(RuntimeError), calls.call(alone=2, overlapping=1):
+        raise RuntimeError("the model failed")
+    with calls.call(alone=2, overlapping=1) as threads:
+        assert threads == 2
 
 
 # ----------------------------------------------------------------------------- the real model (slow)
@@ -223,6 +244,19 @@ def test_a_cached_file_that_passes_its_checksum_but_does_not_load_is_exported_ag
     assert vector.shape == (384,)
     assert any("does not load" in r.getMessage() for r in caplog.records)
     assert onnx_runtime.cached_file_problem(folder) is None and (folder / "model.onnx").stat().st_size > 1e6
+
+
+@pytest.mark.slow
+def test_the_query_encoder_uses_more_threads_only_when_no_other_call_runs(model_cache: Path):
+    embedder = SentenceTransformerEmbedder(cache_dir=model_cache, threads=1, threads_alone=2)
+    alone = embedder.embed_query("Owls hunt at night.")
+    with onnx_runtime.QUESTION_CALLS.call(alone=2, overlapping=1):  # another question's reader, say
+        overlapped = embedder.embed_query("Owls hunt at night.")
+    assert {t: e.session.get_session_options().intra_op_num_threads for t, e in embedder._encoders.items()} == {
+        2: 2,
+        1: 1,
+    }
+    np.testing.assert_allclose(alone, overlapped, atol=1e-6)
 
 
 def test_packaged_model_is_a_sentence_encoder():

@@ -143,3 +143,16 @@ def test_a_reader_with_fewer_layers_trains_from_a_deeper_checkpoint_and_exports(
     assert reader.OnnxReader(out).score("Where?", ["It was held in Lyon."]).answer.shape == (1,)
     with pytest.raises(ValueError, match="layers must be between 1 and"):
         train(work, out, replace(shallow, layers=3), max_steps=1)
+
+
+def test_the_reader_uses_more_threads_only_when_no_other_call_runs():
+    from hrqa.onnx_runtime import QUESTION_CALLS
+
+    shipped = reader.OnnxReader(reader.READER_DIR, threads=1, threads_alone=2)
+    sentences = ["It was held in Lyon.", "Owls hunt at night."]
+    alone = shipped.logits("Where was the festival held?", sentences)
+    with QUESTION_CALLS.call(alone=2, overlapping=1):  # another question's encoder, say
+        overlapped = shipped.logits("Where was the festival held?", sentences)
+    threads = {t: s.get_session_options().intra_op_num_threads for t, s in shipped._sessions.items()}
+    assert threads == {2: 2, 1: 1}
+    np.testing.assert_allclose(alone, overlapped, atol=1e-4)  # the same scores either way
