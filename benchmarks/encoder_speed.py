@@ -189,6 +189,7 @@ def query_encoding(embedder, model, questions: Sequence[str], threads: Sequence[
         "questions": len(questions),
         "turn": QUERY_TURN,
         "setting_threads": embedder.threads,
+        "setting_threads_alone": getattr(embedder, "threads_alone", embedder.threads),
         "ms": {name: percentiles(values) for name, values in samples.items()},
     }
 
@@ -328,7 +329,8 @@ def format_lines(embedding: dict) -> list[str]:
     if query:
         lines.append(
             f"Encoding one question ({query['questions']} questions, in turns of {query.get('turn', 1)}; the setting: "
-            f"{query['setting_threads']} thread(s))"
+            f"{query.get('setting_threads_alone', query['setting_threads'])} thread(s) for a question alone, "
+            f"{query['setting_threads']} when questions overlap)"
         )
         for name, figures in query["ms"].items():
             lines.append(f"  {name:<50}p50 {figures['p50']:>6.1f} ms   p95 {figures['p95']:>6.1f} ms")
