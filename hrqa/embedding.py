@@ -261,8 +261,8 @@ def load_embedder(
     cache_dir: Path | None = None,
     threads_alone: int | None = None,
 ) -> Embedder:
-    """The embedder of a model name or folder; ``threads`` and ``cache_dir`` default to the environment's
-    settings (HRQA_THREADS, HRQA_CACHE_DIR)."""
+    """The embedder of a model name or folder; ``threads``, ``threads_alone`` and ``cache_dir`` default to
+    the environment's settings (HRQA_THREADS, HRQA_THREADS_ALONE, HRQA_CACHE_DIR)."""
     return SentenceTransformerEmbedder(
         model, batch_size=batch_size, threads=threads, cache_dir=cache_dir, threads_alone=threads_alone
     )

@@ -142,10 +142,12 @@ class OnnxReader:
                 import onnxruntime
                 from tokenizers import Tokenizer
 
-                tokenizer = Tokenizer.from_file(str(self.folder / "tokenizer.json"))
-                tokenizer.enable_truncation(self.max_length)
-                # one pair per call needs no padding (the shipped tokenizer.json pads to 128 tokens)
-                tokenizer.no_padding()
+                if self._tokenizer is None:
+                    tokenizer = Tokenizer.from_file(str(self.folder / "tokenizer.json"))
+                    tokenizer.enable_truncation(self.max_length)
+                    # one pair per call needs no padding (the shipped tokenizer.json pads to 128 tokens)
+                    tokenizer.no_padding()
+                    self._tokenizer = tokenizer
                 options = onnxruntime.SessionOptions()
                 options.intra_op_num_threads = threads
                 options.inter_op_num_threads = 1
@@ -157,7 +159,6 @@ class OnnxReader:
                 except Exception as error:  # noqa: BLE001 -- onnxruntime raises its own untyped errors
                     raise ModelError(f"the reader {self.folder / 'model.onnx'} cannot be loaded: {error}") from None
                 self._inputs = {i.name for i in session.get_inputs()}
-                self._tokenizer = tokenizer
                 self._sessions[threads] = session
         return self._sessions[threads], self._tokenizer
 
