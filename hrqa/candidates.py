@@ -36,11 +36,17 @@ class Candidate:
 
 
 def candidates(
-    backend: SearchBackend, question: str, query_vector: np.ndarray, hits: list[Hit], limit: int
+    backend: SearchBackend,
+    question: str,
+    query_vector: np.ndarray,
+    hits: list[Hit],
+    limit: int,
+    passage_rank: bool = False,
 ) -> list[Candidate]:
     """The ``limit`` sentences of the hit passages most like the question (first stage), best first.
 
-    One candidate per distinct text: a line repeated in a document is one sentence.
+    One candidate per distinct text: a line repeated in a document is one sentence. ``passage_rank``:
+    the rank of a sentence's passage in retrieval is a third signal of the fusion.
     """
     best_rank: dict[int, int] = {}
     for rank, hit in enumerate(hits):
@@ -64,7 +70,8 @@ def candidates(
     dense = vectors @ query_vector if vectors is not None else np.zeros(len(rows), dtype=np.float32)
     question_tokens = set(tokenize(question))
     lexical = np.array([idf_overlap(question_tokens, set(tokenize(t)), backend.idf) for t in texts])
-    chosen = first_stage(dense, lexical, limit)
+    ranks = np.array([best_rank[r] for r in rows.tolist()]) if passage_rank else None
+    chosen = first_stage(dense, lexical, limit, ranks)
     return [
         Candidate(
             row=int(rows[i]),

@@ -79,19 +79,25 @@ def idf_overlap(question_tokens: set[str], sentence_tokens: set[str], idf: Calla
     return sum(idf(t) for t in question_tokens & sentence_tokens) / total
 
 
-def first_stage(dense: np.ndarray, lexical: np.ndarray, limit: int) -> np.ndarray:
-    """Positions of the ``limit`` best candidates by reciprocal-rank fusion of two score arrays.
+def first_stage(
+    dense: np.ndarray, lexical: np.ndarray, limit: int, passage_rank: np.ndarray | None = None
+) -> np.ndarray:
+    """Positions of the ``limit`` best candidates by reciprocal-rank fusion of the score arrays, and of
+    the rank of each candidate's passage in retrieval when ``passage_rank`` is given (lower is better).
 
     Ties in one signal share its rank order by position (stable), so earlier passages win ties.
     """
     n = len(dense)
     if n == 0:
         return np.zeros(0, dtype=np.int64)
-    dense_rank = np.empty(n, dtype=np.int64)
-    dense_rank[np.argsort(-np.asarray(dense), kind="stable")] = np.arange(n)
-    lexical_rank = np.empty(n, dtype=np.int64)
-    lexical_rank[np.argsort(-np.asarray(lexical), kind="stable")] = np.arange(n)
-    fused = 1.0 / (FIRST_STAGE_RRF_K + 1 + dense_rank) + 1.0 / (FIRST_STAGE_RRF_K + 1 + lexical_rank)
+    orders = [-np.asarray(dense), -np.asarray(lexical)]
+    if passage_rank is not None:
+        orders.append(np.asarray(passage_rank))
+    fused = np.zeros(n)
+    for order in orders:
+        rank = np.empty(n, dtype=np.int64)
+        rank[np.argsort(order, kind="stable")] = np.arange(n)
+        fused += 1.0 / (FIRST_STAGE_RRF_K + 1 + rank)
     return np.argsort(-fused, kind="stable")[:limit]
 
 

@@ -69,3 +69,23 @@ def test_the_reader_is_given_each_candidates_context(tiny_settings, fake_embedde
     assert len(fake.contexts) == len(sentences)
     mayor = sentences.index("The mayor opened it.")
     assert fake.contexts[mayor] == "River festival | It lasted three days in June."
+
+
+def test_the_passage_rank_reaches_the_fusion_only_when_asked(tiny_settings, fake_embedder, monkeypatch):
+    engine = Engine.open(tiny_settings, embedder=fake_embedder, build="missing")
+    retrieved = engine.retrieve("Who opened the river festival?", 5)
+    original, seen = candidates.first_stage, []
+
+    def spy(dense, lexical, limit, passage_rank=None):
+        seen.append(passage_rank)
+        return original(dense, lexical, limit, passage_rank)
+
+    monkeypatch.setattr(candidates, "first_stage", spy)
+    args = (engine.backend, "Who opened it?", retrieved.query_vector, retrieved.hits, 50)
+    candidates.candidates(*args)
+    found = candidates.candidates(*args, passage_rank=True)
+    assert seen[0] is None
+    # one rank per sentence considered, in retrieval's ranks: the best passage's rank for each
+    assert len(seen[1]) >= len(found) and seen[1].min() == 0
+    assert set(seen[1].tolist()) <= set(range(len(retrieved.hits)))
+    assert {c.passage_rank for c in found} <= set(seen[1].tolist())

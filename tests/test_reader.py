@@ -23,6 +23,15 @@ def test_first_stage_fuses_ranks_and_keeps_the_limit():
     assert reader.first_stage(np.zeros(0), np.zeros(0), 5).tolist() == []
 
 
+def test_first_stage_can_fuse_the_rank_of_each_sentence_s_passage():
+    dense = np.array([0.9, 0.8, 0.1])
+    lexical = np.array([0.1, 0.2, 0.9])
+    # dense ranks 0,1,2 and lexical 2,1,0: candidates 0 and 2 tie, the earlier first
+    assert reader.first_stage(dense, lexical, 3).tolist() == [0, 2, 1]
+    # candidate 2's passage came first in retrieval, candidate 0's last: that breaks the tie and lifts 1
+    assert reader.first_stage(dense, lexical, 3, passage_rank=np.array([2, 1, 0])).tolist() == [2, 1, 0]
+
+
 def test_softmax_with_null_sums_to_one_and_orders_like_the_logits():
     scores = reader.softmax_with_null(np.array([2.0, 0.0, -1.0]), null_logit=1.0)
     assert scores.answer.sum() + scores.no_answer == pytest.approx(1.0)
