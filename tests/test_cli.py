@@ -54,7 +54,7 @@ def shared_model(real_engine, monkeypatch) -> list[str]:
     """In-process runs reuse the session's loaded model; the list records each load_embedder call."""
     calls: list[str] = []
 
-    def load(model, batch_size=64):
+    def load(model, batch_size=64, **options):  # options: threads, threads_alone, cache_dir
         calls.append(model)
         return real_engine.embedder
 

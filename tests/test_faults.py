@@ -63,7 +63,7 @@ class SlowHashingEmbedder(embedding.HashingEmbedder):
         return np.concatenate(rows)
 
 
-embedding.load_embedder = lambda model, batch_size=64: SlowHashingEmbedder()
+embedding.load_embedder = lambda model, batch_size=64, **options: SlowHashingEmbedder()
 
 progress_call = progress.ConsoleProgress.__call__
 def on_progress(self, stage, done, total):
