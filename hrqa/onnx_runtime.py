@@ -17,7 +17,6 @@ sentence-transformers; running an exported model needs onnxruntime, tokenizers a
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import os
@@ -33,6 +32,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from hrqa.errors import ModelError
+from hrqa.snapshot import file_sha256
 
 if TYPE_CHECKING:
     import onnxruntime
@@ -122,14 +122,6 @@ QUESTION_CALLS = QuestionCalls()
 # ----------------------------------------------------------------------------- the cache
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def cached_file_problem(folder: Path) -> str | None:
     """Why the cached export in ``folder`` cannot be used (None when it can): the ONNX file must have the
     size and sha256 that its meta.json recorded when it was written."""
@@ -145,7 +137,7 @@ def cached_file_problem(folder: Path) -> str | None:
         return f"{MODEL_FILE} missing"
     if size != expected_bytes:
         return f"{MODEL_FILE} has {size:,} bytes, {expected_bytes:,} expected"
-    if sha256_file(model) != expected_sha:
+    if file_sha256(model) != expected_sha:
         return f"{MODEL_FILE} fails its sha256"
     return None
 
@@ -187,7 +179,7 @@ def cached_export(cache_dir: Path, key: str, export: Callable[[Path], dict], wha
         meta = {
             "key": key,
             "bytes": model.stat().st_size,
-            "sha256": sha256_file(model),
+            "sha256": file_sha256(model),
             "export_seconds": round(time.perf_counter() - started, 2),
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             **facts,

@@ -16,6 +16,7 @@ from hrqa import onnx_runtime
 from hrqa.embedding import SentenceTransformerEmbedder, resolve_model_path
 from hrqa.errors import ModelError, SettingsError
 from hrqa.settings import DEFAULT_MODEL, Settings
+from hrqa.snapshot import file_sha256
 
 
 class FakeExport:
@@ -43,7 +44,7 @@ def test_cached_export_writes_once_then_reuses(tmp_path: Path, caplog):
     assert sorted(p.name for p in folder.iterdir()) == ["meta.json", "model.onnx"]
     meta = json.loads((folder / "meta.json").read_text())
     assert meta["bytes"] == len(export.payload) and meta["format"] == "fake" and meta["key"] == "abc-v1"
-    assert meta["sha256"] == onnx_runtime.sha256_file(folder / "model.onnx")
+    assert meta["sha256"] == file_sha256(folder / "model.onnx")
     assert [r.getMessage() for r in caplog.records] == [
         f"exporting the fake model to ONNX once (about 10 s; later runs reuse {folder})"
     ]
@@ -236,7 +237,7 @@ def test_a_cached_file_that_passes_its_checksum_but_does_not_load_is_exported_ag
     folder.mkdir()
     (folder / "model.onnx").write_bytes(b"garbage that is not a graph")
     meta = onnx_runtime.read_meta(model_cache / key)
-    meta.update(bytes=27, sha256=onnx_runtime.sha256_file(folder / "model.onnx"))
+    meta.update(bytes=27, sha256=file_sha256(folder / "model.onnx"))
     (folder / "meta.json").write_text(json.dumps(meta))
     caplog.clear()
     with caplog.at_level(logging.WARNING):
