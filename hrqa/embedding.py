@@ -266,3 +266,10 @@ def load_embedder(
     return SentenceTransformerEmbedder(
         model, batch_size=batch_size, threads=threads, cache_dir=cache_dir, threads_alone=threads_alone
     )
+
+
+def settings_embedder(settings) -> Embedder:
+    """The embedder that ``settings`` (a ``Settings``) name, with their question-time threads."""
+    return load_embedder(
+        settings.model, settings.batch_size, threads=settings.threads, threads_alone=settings.threads_alone
+    )

@@ -15,7 +15,7 @@ from typing import TypeVar
 
 from hrqa import answer as answer_step
 from hrqa import backends, desk, retrieval, store
-from hrqa.embedding import Embedder, load_embedder
+from hrqa.embedding import Embedder, settings_embedder
 from hrqa.errors import (
     DocumentNotFoundError,
     IndexBusyError,
@@ -118,9 +118,7 @@ class Engine:
         unreadable), "stale" (also rebuild when the corpus, model or chunking changed).
         """
         settings = settings or Settings.from_env()
-        embedder = embedder or load_embedder(
-            settings.model, settings.batch_size, threads=settings.threads, threads_alone=settings.threads_alone
-        )
+        embedder = embedder or settings_embedder(settings)
         engine = cls(settings, embedder)
         try:
             engine._index = backends.open_index(settings)
@@ -283,9 +281,7 @@ class Engine:
         """Build (incrementally) the index of ``settings`` without serving it: ``hrqa index`` and the
         corpora of evaluation and benchmarks. Loads the embedder (unless given), never the reader.
         ``embed_sentences=False`` leaves out sentence vectors (a retrieval-only index, local backend)."""
-        embedder = embedder or load_embedder(
-            settings.model, settings.batch_size, threads=settings.threads, threads_alone=settings.threads_alone
-        )
+        embedder = embedder or settings_embedder(settings)
         return backends.build_index(settings, embedder, progress, wait_for_lock=wait, embed_sentences=embed_sentences)
 
     def rebuild(self, progress: store.BuildProgress | None = None, *, wait: bool = False) -> store.BuildReport:

@@ -14,7 +14,7 @@ import logging
 import threading
 from dataclasses import dataclass
 
-from hrqa.embedding import Embedder, load_embedder
+from hrqa.embedding import Embedder, settings_embedder
 from hrqa.engine import Engine
 from hrqa.errors import HrqaError, IndexBusyError, IndexCorruptError, IndexMissingError, IndexStaleError
 from hrqa.settings import Settings
@@ -206,7 +206,7 @@ class Lifecycle:
     def _load_embedder(self) -> Embedder:
         with self._making:
             if self._embedder is None:
-                self._embedder = load_embedder(self.settings.model, self.settings.batch_size)
+                self._embedder = settings_embedder(self.settings)
             return self._embedder
 
     def _new_engine(self) -> Engine:

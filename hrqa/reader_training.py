@@ -57,8 +57,8 @@ class TrainingConfig:
     #: read each candidate with its context (title and the sentence before: ``reader.reader_text``)
     context: bool = True
     #: keep only the lowest this many encoder layers (None: all): a smaller reader that costs
-    #: proportionally less per pair, started from the ``init`` weights' lower layers (layer dropping,
-    #: Sajjad et al. 2023: dropping the top layers keeps most of a fine-tuned model's accuracy)
+    #: proportionally less per pair, started from the ``init`` weights' lower layers. Measured: 3 of run
+    #: 3's 6 layers, one epoch, first sentence 0.567 against 0.790 on 400 validation groups (MODEL_CARD.md)
     layers: int | None = None
 
 

@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 
 from hrqa import cli, embedding
-from hrqa import engine as engine_module
 from hrqa.store import build_lock
 
 GONG = "Which two media outlets interviewed Professor Gong Xianghe?"
@@ -58,8 +57,7 @@ def shared_model(real_engine, monkeypatch) -> list[str]:
         calls.append(model)
         return real_engine.embedder
 
-    monkeypatch.setattr(embedding, "load_embedder", load)
-    monkeypatch.setattr(engine_module, "load_embedder", load)
+    monkeypatch.setattr(embedding, "load_embedder", load)  # the engine and its lifecycle load through it
     for name in list(os.environ):
         if name.startswith("HRQA_"):
             monkeypatch.delenv(name)
