@@ -27,21 +27,39 @@ class AnswerParameters:
     #: sentences the reader scores, and whether the rank of each sentence's passage in retrieval joins the
     #: first stage's fusion (beside sentence vector and word overlap). Measured 2026-11-24 end to end on
     #: the squad2-dev validation articles, every third question (515), reader a0cd1c93ecd2e919, p50 of the
-    #: answer step on a quiet machine:
+    #: answer step on a quiet machine, before the rank prior:
     #:   12 candidates: answer 0.856, first sentence 0.802, overall 0.427, false abstention 0.008, 154 ms
     #:   12 + passage rank: 0.860, 0.807, 0.431, 0.004, 148 ms
     #:    8 candidates: 0.852, 0.802, 0.433, 0.012, 118 ms
-    #:    8 + passage rank: 0.864, 0.807, 0.437, 0.012, 115 ms  <- chosen
-    #: First-stage recall of an answering sentence (answerable validation questions, every second):
-    #: 0.960 at 8 and 0.974 at 12 without the passage rank, 0.971 and 0.979 with it. dev.jsonl: answer
-    #: and first sentence unchanged (0.87, 0.78).
-    candidates: int = 8
+    #:    8 + passage rank: 0.864, 0.807, 0.437, 0.012, 115 ms
+    #: With the rank prior (below) at 1.0, same questions, passage rank on:
+    #:    8: answer 0.881, first sentence 0.827, abstain 0.055, false abstention 0.012, overall 0.445
+    #:    6: 0.872, 0.819, 0.077, 0.025, 0.452
+    #:    5: 0.872, 0.823, 0.085, 0.025, 0.456  <- chosen: 5/8 of the reader's cost
+    #: All 754 answerable validation questions, the reader's first choice: 0.838 of 5 against 0.842 of 8.
+    #: First-stage recall of an answering sentence there: 0.948 at 5, 0.974 at 8; dev.jsonl and
+    #: team_checks: the same at 5 as at 8 (0.913, 1.00), and answer, first sentence and abstention the same.
+    candidates: int = 5
     passage_rank: bool = True
+    #: the first stage's order weighs into the reader's (``read``): a candidate's probability times
+    #: (1 + its first-stage position) ** -rank_prior. Measured 2026-11-24 on the squad2-dev validation
+    #: articles (754 answerable questions, 8 candidates, reader a0cd1c93ecd2e919), first sentence right:
+    #: 0 -> 0.806, 0.5 -> 0.824, 1.0 -> 0.842, 1.5 -> 0.848 (at 1.0 better on each of the 4 articles);
+    #: dev.jsonl (23 single-answer questions): 0.826, 0.913, 0.870, 0.826. 1.0: near the top on both.
+    #: The reader errs between near ties; the first stage then knows better which to prefer.
+    rank_prior: float = 1.0
+    #: a follow-up is searched together with the earlier question, so the first stage ranks the earlier
+    #: subject's sentences first: its order says little about what the follow-up asks (with the rank prior,
+    #: 2 of the 10 dev conversations' follow-ups lost their answer to the earlier answer's sentence). A
+    #: follow-up's candidates are read without the prior, and more of them: an answering sentence was among
+    #: the first stage's 5 for 7 of the 10 follow-ups, among its 8 for 9.
+    follow_up_candidates: int = 8
     #: abstain when the reader's no-answer probability is at least this. On the squad2-dev validation
     #: groups 0.6 is best (overall 0.472 at false abstention 0.093), but on dev.jsonl 0.6 abstains on
     #: 31% of answerable questions (the reader is less sure on this corpus); of the few settings tried
     #: there (0.5, 0.6, 0.7, 0.8, 0.9), 0.9 is the lowest with false abstention <= 0.05 (12 candidates:
-    #: 0.00, 0.8 gave 0.077; 8 with the passage rank: 0.038, 0.8 gave 0.077). Reader a0cd1c93ecd2e919.
+    #: 0.00, 0.8 gave 0.077; 8 with the passage rank: 0.038, 0.8 gave 0.077; 5: 0.038, 0.8 gave 0.19).
+    #: Reader a0cd1c93ecd2e919.
     abstain_at: float = 0.9
     #: further sentences join the best one when the reader gives them at least this share of its
     #: probability (squad2-dev validation: answer-sentence accuracy against sentences quoted)
@@ -66,12 +84,23 @@ class AnswerParameters:
 DEFAULT_PARAMETERS = AnswerParameters()
 
 
-def read(reader: Reader, question: str, found: list[Candidate]) -> tuple[list[Candidate], float]:
-    """The candidates with the reader's probabilities, most probable first, and P(no answer)."""
+def read(
+    reader: Reader, question: str, found: list[Candidate], rank_prior: float = 0.0
+) -> tuple[list[Candidate], float]:
+    """The candidates with their probabilities of answering, most probable first, and P(no answer).
+
+    ``found`` comes best first from the first stage. ``rank_prior`` weighs that order in: each
+    candidate's reader probability times (1 + its first-stage position) ** -rank_prior, rescaled to the
+    reader's total answer probability. So the order among the candidates changes, never P(no answer).
+    """
     if not found:
         return [], 1.0
     scores = reader.score(question, [c.text for c in found], [c.context for c in found])
-    rated = [replace(c, probability=float(p)) for c, p in zip(found, scores.answer)]
+    answer = np.asarray(scores.answer, dtype=np.float64)
+    weighted = answer * (1.0 + np.arange(len(found))) ** -rank_prior
+    if weighted.sum() > 0:
+        weighted *= answer.sum() / weighted.sum()
+    rated = [replace(c, probability=float(p)) for c, p in zip(found, weighted)]
     rated.sort(key=lambda c: -c.probability)
     return rated, scores.no_answer
 
@@ -291,8 +320,10 @@ def build_answer(
     ``reader_question`` is what the reader reads (the question, with the conversation for a
     follow-up); ``across_sources``: the question asks how several sources see something.
     """
-    found = candidates(backend, searched, query_vector, hits, params.candidates, params.passage_rank)
-    rated, no_answer = read(reader, reader_question, found)
+    follow_up = searched != question
+    limit = params.follow_up_candidates if follow_up else params.candidates
+    found = candidates(backend, searched, query_vector, hits, limit, params.passage_rank)
+    rated, no_answer = read(reader, reader_question, found, 0.0 if follow_up else params.rank_prior)
     reason = abstention_reason(searched, rated, no_answer, backend.knows, params)
     abstained = reason is not None
     chosen = select_across_sources(rated, params) if across_sources else select_sentences(rated, params)

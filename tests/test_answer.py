@@ -60,6 +60,18 @@ def test_read_orders_by_the_readers_probability():
     assert answer.read(FakeReader({}), "q?", []) == ([], 1.0)
 
 
+def test_the_first_stage_order_breaks_near_ties_of_the_reader_but_leaves_no_answer_alone():
+    # found in first-stage order: "a" first; the reader prefers "b" a little, "c" a lot
+    found = [_candidate(0, text=t, start=10 * i, end=10 * i + 5) for i, t in enumerate("abc")]
+    reader = FakeReader({"a": 1.0, "b": 1.2, "c": 4.0}, null=0.5)
+    plain, no_answer = answer.read(reader, "q?", found)
+    assert [c.text for c in plain] == ["c", "b", "a"]
+    weighed, no_answer_weighed = answer.read(reader, "q?", found, rank_prior=1.0)
+    assert [c.text for c in weighed] == ["c", "a", "b"]  # 1.2 - log 2 < 1.0: the near tie goes to "a"
+    assert no_answer_weighed == pytest.approx(no_answer)
+    assert sum(c.probability for c in weighed) == pytest.approx(1 - no_answer)
+
+
 def test_abstention_reasons():
     knows = {"seminar", "23rd"}.__contains__
     params = answer.AnswerParameters(abstain_at=0.5)
@@ -121,6 +133,16 @@ def test_a_follow_up_is_read_as_asked_over_the_earlier_subjects_sentences(tiny_s
     assert "The mayor opened it." in fake.seen[-1][1]
     engine.ask("Who opened the river festival?")
     assert fake.seen[-1][0] == "Who opened the river festival?"
+
+
+def test_a_follow_up_reads_more_candidates_than_a_question_that_stands_alone(tiny_settings, fake_embedder):
+    engine = Engine.open(tiny_settings, embedder=fake_embedder, build="missing")
+    engine._reader = fake = FakeReader({"The mayor opened it.": 3.0})
+    engine.answer_parameters = replace(engine.answer_parameters, candidates=1, follow_up_candidates=3)
+    engine.ask("Where was the river festival held?")
+    assert len(fake.seen[-1][1]) == 1
+    engine.ask("Who opened it?", history=["Where was the river festival held?"])
+    assert len(fake.seen[-1][1]) == 3
 
 
 def _hit(doc, start, end, score):

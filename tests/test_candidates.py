@@ -26,6 +26,16 @@ def test_labels_are_no_candidates_but_short_sentences_and_list_entries_are():
     assert not candidates.is_label("2023-07-31 14:21·Forum on Global Human Rights Governance", False)
 
 
+def test_lines_leading_into_what_follows_are_labels():
+    for line in ("In partnership with", "Co-organised by", "Who we work with", "Signatories of the letter:"):
+        assert candidates.is_label(line, False), line
+    assert not candidates.is_label("In partnership with ASEF.", False)  # a sentence
+    assert not candidates.is_label("The seminar was organised by", True)  # a list entry stays
+    assert not candidates.is_label("Organisations signing the letter", False)
+    # a sentence the segmenter cut after a function word stays a candidate
+    assert not candidates.is_label('"Talks must be one part of a consistent policy towards China." CHRD urges the', False)
+
+
 def _row_of(backend, doc: str, text: str) -> int:
     for row in backend.sentence_rows_of(doc):
         if backend.text(doc, backend.sentence_at(row).span) == text:
