@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 #: The graph ``export_sentence_encoder`` writes: inputs input_ids, attention_mask, token_type_ids (int64,
 #: batch × sequence); output sentence_embedding (float32, batch × dimension, L2-normalised). Part of the
 #: cache key: a change to the graph changes this and so never meets an old file.
-SENTENCE_ENCODER_FORMAT = "bert-mean-normalize-v1"
+SENTENCE_ENCODER_FORMAT = "bert-mean-normalize-v2"  # v2: ONNX Runtime's BERT fusions applied
 #: ONNX opset of the exports (ONNX Runtime 1.18 runs up to 21; 17 has LayerNormalization)
 OPSET = 17
 #: An export is kept only when its vectors are within this of sentence-transformers' (max abs difference
@@ -292,15 +292,24 @@ def export_sentence_encoder(model_path: Path, target: Path) -> dict:
     except Exception as error:  # torch, transformers and the exporter each raise their own types
         raise ModelError(f"cannot export {model_path} to ONNX: {type(error).__name__}: {error}") from error
     max_length = int(model.max_seq_length)
-    encoder = SentenceEncoder(target, model_path / "tokenizer.json", max_length, threads=1)
-    batched = encoder.encode(VERIFY_TEXTS)
-    single = np.stack([encoder.encode([text])[0] for text in VERIFY_TEXTS])
-    difference = float(max(np.abs(batched - reference).max(), np.abs(single - reference).max()))
+    tokenizer_path = model_path / "tokenizer.json"
+    difference = _difference_to(reference, target, tokenizer_path, max_length)
     if not difference <= EXPORT_TOLERANCE:
         raise ModelError(
             f"the ONNX export of {model_path} differs from sentence-transformers by {difference:.2e} "
             f"(more than {EXPORT_TOLERANCE:g})"
         )
+    config = model[0].auto_model.config
+    fused = fuse_bert(target, config.num_attention_heads, config.hidden_size)
+    if fused:
+        fused_difference = _difference_to(reference, fused[0], tokenizer_path, max_length)
+        if fused_difference <= EXPORT_TOLERANCE:
+            os.replace(fused[0], target)
+            difference = max(difference, fused_difference)
+        else:
+            log.info("the fused graph differs from sentence-transformers by %.2e; keeping the plain one", fused_difference)
+            fused[0].unlink()
+            fused = None
     import onnx
 
     return {
@@ -310,10 +319,42 @@ def export_sentence_encoder(model_path: Path, target: Path) -> dict:
         "dimension": int(reference.shape[1]),
         "verified_texts": len(VERIFY_TEXTS),
         "max_abs_difference_to_torch": difference,
+        "fused_operators": fused[1] if fused else {},
         "torch": torch.__version__,
         "onnx": onnx.__version__,
         "opset": OPSET,
     }
+
+
+def _difference_to(reference: np.ndarray, onnx_path: Path, tokenizer_path: Path, max_length: int) -> float:
+    """Largest difference of the graph's vectors of VERIFY_TEXTS, batched and one by one, to ``reference``."""
+    encoder = SentenceEncoder(onnx_path, tokenizer_path, max_length, threads=1)
+    batched = encoder.encode(VERIFY_TEXTS)
+    single = np.stack([encoder.encode([text])[0] for text in VERIFY_TEXTS])
+    return float(max(np.abs(batched - reference).max(), np.abs(single - reference).max()))
+
+
+def fuse_bert(path: Path, heads: int, hidden: int) -> tuple[Path, dict[str, int]] | None:
+    """ONNX Runtime's offline BERT fusions (one Attention operator per layer, SkipLayerNormalization,
+    BiasGelu, EmbedLayerNormalization) of the graph at ``path``, written beside it: the fused path and the
+    operators fused, or None when ONNX Runtime fuses nothing or cannot. The session's own optimisations
+    do not fuse attention. Measured 2026-11-24 on all-MiniLM-L6-v2, one question, 2 threads, loaded
+    machine: 19.4 ms against 22.6 ms p50, vectors within 1.3e-7 of the plain graph."""
+    try:
+        from onnxruntime.transformers.optimizer import optimize_model
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            optimized = optimize_model(str(path), model_type="bert", num_heads=heads, hidden_size=hidden, opt_level=1)
+        counts = {name: int(n) for name, n in optimized.get_fused_operator_statistics().items() if n}
+        if not counts.get("Attention"):
+            return None
+        fused = path.with_name(path.stem + ".fused.onnx")
+        optimized.save_model_to_file(str(fused))
+    except Exception as error:  # noqa: BLE001 -- the optimiser raises what onnx and its passes raise
+        log.info("ONNX Runtime's BERT fusions do not apply to %s (%s: %s)", path, type(error).__name__, error)
+        return None
+    return fused, counts
 
 
 class SentenceEncoder:

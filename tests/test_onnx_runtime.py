@@ -181,6 +181,25 @@ def test_the_default_cache_is_under_the_user_cache_and_follows_the_environment(m
         Settings(threads_alone=0)
 
 
+def test_a_graph_without_bert_attention_is_not_fused(tmp_path: Path):
+    import onnx
+    from onnx import TensorProto, helper
+
+    plain = tmp_path / "plain.onnx"
+    node = helper.make_node("Relu", ["x"], ["y"])
+    graph = helper.make_graph(
+        [node],
+        "relu",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])],
+    )
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), plain)
+    assert onnx_runtime.fuse_bert(plain, heads=2, hidden=4) is None
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["plain.onnx"]
+    (tmp_path / "broken.onnx").write_bytes(b"not a model")
+    assert onnx_runtime.fuse_bert(tmp_path / "broken.onnx", heads=2, hidden=4) is None
+
+
 def test_a_call_alone_gets_its_threads_and_overlapping_calls_get_theirs():
     calls = onnx_runtime.QuestionCalls()
     with calls.call(alone=2, overlapping=1) as first:
@@ -212,6 +231,8 @@ def test_the_real_export_matches_torch_and_a_truncated_file_is_rebuilt(model_cac
     meta = onnx_runtime.read_meta(model_cache / key)
     assert meta["max_abs_difference_to_torch"] <= onnx_runtime.EXPORT_TOLERANCE
     assert meta["verified_texts"] == len(onnx_runtime.VERIFY_TEXTS) and meta["max_length"] == 256
+    # ONNX Runtime's BERT fusions took: one attention operator for each of MiniLM's 6 layers
+    assert meta["fused_operators"]["Attention"] == 6
 
     cache = tmp_path / "cache"
     shutil.copytree(model_cache / key, cache / key)
