@@ -215,10 +215,6 @@ def test_asks_for_several(question, several):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    reason="a known miss of the trained reader: the list answer is not every Japanese entry (issue 10 note)",
-    strict=False,
-)
 def test_list_question_returns_every_matching_entry(real_engine):
     result = real_engine.ask("Which organisations from Japan signed the open letter?")
     entries = [s.text for s in result.sentences]
