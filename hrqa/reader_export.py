@@ -4,6 +4,7 @@ files written whole, and the validation figures that decide between them."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -60,6 +61,7 @@ def export(model, config, out: Path, work: Path) -> dict:
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     model.eval()
+    eager_attention(model.encoder)
     dummy = PairEncoder(config.base, config.max_length)([("a question?", "a sentence."), ("q", "s s s")])
     fp32 = staging / "model-fp32.onnx"
     torch.onnx.export(
@@ -83,11 +85,29 @@ def export(model, config, out: Path, work: Path) -> dict:
         + "\n",
         encoding="utf-8",
     )
+    import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
+    from hrqa.onnx_runtime import fuse_bert
+
+    encoder_config = model.encoder.config
+    # Attention fused into one operator per layer (then int8 as QAttention); the word embeddings stay a
+    # Gather that int8 quantises on its own: fusing them into EmbedLayerNormalization as well cost 0.017
+    # of first-sentence accuracy. Run 3 on 515 validation groups: first sentence 0.815 fused against
+    # 0.811 plain, 8 candidates 94.5 ms against 121.6 ms p50 (2 threads, quiet, alternating turns).
+    fused = fuse_bert(fp32, encoder_config.num_attention_heads, encoder_config.hidden_size, embeddings=False)
+    if fused:
+        os.replace(fused[0], fp32)
     int8 = staging / "model-int8.onnx"
-    # per-channel weights: keeps 99.8% of the fp32 first-sentence accuracy where per-tensor kept 96.6%
-    quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8, per_channel=True)
+    # per-channel weights: keeps 99.8% of the fp32 first-sentence accuracy where per-tensor kept 96.6%.
+    # DefaultTensorType: the fused operators are outside the type inference the quantiser relies on
+    quantize_dynamic(
+        str(fp32),
+        str(int8),
+        weight_type=QuantType.QInt8,
+        per_channel=True,
+        extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+    )
     validation = read_groups(work / "validation.jsonl") if (work / "validation.jsonl").exists() else []
     figures = {}
     for name, path in (("fp32", fp32), ("int8", int8)):
@@ -106,4 +126,18 @@ def export(model, config, out: Path, work: Path) -> dict:
     if out.exists():
         shutil.rmtree(out)
     staging.rename(out)
-    return {"onnx": figures, "chosen": "int8" if keep_int8 else "fp32", "bytes": (out / "model.onnx").stat().st_size}
+    return {
+        "onnx": figures,
+        "chosen": "int8" if keep_int8 else "fp32",
+        "bytes": (out / "model.onnx").stat().st_size,
+        "fused_operators": fused[1] if fused else {},
+    }
+
+
+def eager_attention(encoder) -> None:
+    """Have a transformers encoder trace its attention as plain operators: the SDPA path exports with
+    masking operators (IsNaN, Where) that keep ONNX Runtime from fusing attention."""
+    if hasattr(encoder, "set_attn_implementation"):
+        encoder.set_attn_implementation("eager")
+    else:
+        encoder.config._attn_implementation = "eager"

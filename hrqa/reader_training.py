@@ -242,7 +242,7 @@ def train(work: Path, out: Path, config: TrainingConfig, max_steps: int | None =
     step = 0
     if checkpoint.exists():
         state = torch.load(checkpoint, weights_only=False)
-        if state.get("config") == asdict(config):
+        if same_config(state.get("config") or {}, config):
             model.load_state_dict(state["model"])
             optimiser.load_state_dict(state["optimiser"])
             schedule.load_state_dict(state["schedule"])
@@ -313,6 +313,13 @@ def train(work: Path, out: Path, config: TrainingConfig, max_steps: int | None =
     exported = export(model, config, out, work)
     record("exported", **exported)
     return {"validation": exported["onnx"][exported["chosen"]], **exported}
+
+
+def same_config(saved: dict, config: TrainingConfig) -> bool:
+    """Whether a checkpoint's configuration is ``config``: a setting added since the checkpoint was written
+    counts as its default, so a finished run resumes straight to its export."""
+    defaults = asdict(TrainingConfig())
+    return all(saved.get(name, defaults[name]) == value for name, value in asdict(config).items())
 
 
 def _save_checkpoint(model, optimiser, schedule, step: int, config: TrainingConfig, path: Path) -> None:

@@ -97,6 +97,7 @@ def test_training_smoke_run_exports_a_reader_and_resumes(tmp_path: Path):
     config = TrainingConfig(base="tiny", epochs=1, batch_pairs=4, checkpoint_every=1, threads=1, max_length=32)
     result = train(work, out, config, max_steps=2)
     assert result["chosen"] in {"fp32", "int8"}
+    assert result["fused_operators"]["Attention"] == 2  # one fused attention operator per layer
     assert {"first_sentence", "recall", "best_threshold"} <= set(result["validation"])
     trained = reader.OnnxReader(out)
     scores = trained.score("Where was the festival held?", ["It was held in Lyon.", "Owls hunt at night."])
