@@ -66,9 +66,17 @@ META_FILE = "meta.json"
 # ----------------------------------------------------------------------------- sessions
 
 
+#: ONNX Runtime's intra-op threads spin after each call, waiting for the next: a question runs the query
+#: encoder and then the reader, each a session with its own pool, so one pool's spinning threads took the
+#: cores from the other's. Measured 2026-11-24 in-process on dev.jsonl + team_checks (51 questions, two
+#: rounds, three alternating processes each): spinning encode p50 16.8/17.2/22.7 ms, answer step
+#: 106.5/120.9/117.3 ms; without spinning 9.0/8.6/7.8 ms and 92.9/90.7/82.3 ms.
+SPINNING = False
+
+
 def inference_session(path: Path, threads: int) -> onnxruntime.InferenceSession:
-    """A CPU session over the ONNX file at ``path``: ``threads`` intra-op threads, one inter-op thread
-    (the graphs hrqa runs are sequential), all graph optimisations on.
+    """A CPU session over the ONNX file at ``path``: ``threads`` intra-op threads that sleep between calls
+    (``SPINNING``), one inter-op thread (the graphs hrqa runs are sequential), all graph optimisations on.
 
     Raises ModelError when onnxruntime is missing or the file is not a loadable model.
     """
@@ -81,6 +89,7 @@ def inference_session(path: Path, threads: int) -> onnxruntime.InferenceSession:
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if SPINNING else "0")
     options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3  # errors only: the fallback warnings would reach every user's terminal

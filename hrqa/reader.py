@@ -145,8 +145,9 @@ class OnnxReader:
         threads = threads or self.threads
         with self._lock:
             if threads not in self._sessions:
-                import onnxruntime
                 from tokenizers import Tokenizer
+
+                from hrqa.onnx_runtime import inference_session
 
                 if self._tokenizer is None:
                     tokenizer = Tokenizer.from_file(str(self.folder / "tokenizer.json"))
@@ -154,16 +155,10 @@ class OnnxReader:
                     # one pair per call needs no padding (the shipped tokenizer.json pads to 128 tokens)
                     tokenizer.no_padding()
                     self._tokenizer = tokenizer
-                options = onnxruntime.SessionOptions()
-                options.intra_op_num_threads = threads
-                options.inter_op_num_threads = 1
-                options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
                 try:
-                    session = onnxruntime.InferenceSession(
-                        str(self.folder / "model.onnx"), options, providers=["CPUExecutionProvider"]
-                    )
-                except Exception as error:  # noqa: BLE001 -- onnxruntime raises its own untyped errors
-                    raise ModelError(f"the reader {self.folder / 'model.onnx'} cannot be loaded: {error}") from None
+                    session = inference_session(self.folder / "model.onnx", threads)
+                except ModelError as error:
+                    raise ModelError(f"the reader cannot be loaded ({error}); reinstall hrqa or run: hrqa train-reader") from None
                 self._inputs = {i.name for i in session.get_inputs()}
                 self._sessions[threads] = session
         return self._sessions[threads], self._tokenizer

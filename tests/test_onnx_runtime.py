@@ -117,6 +117,8 @@ def test_inference_session_settings(tmp_path: Path):
     session = onnx_runtime.inference_session(tmp_path / "relu.onnx", 2)
     options = session.get_session_options()
     assert (options.intra_op_num_threads, options.inter_op_num_threads) == (2, 1)
+    # threads sleep between calls: the encoder's and the reader's pools do not spin against each other
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
     assert session.get_providers() == ["CPUExecutionProvider"]
     np.testing.assert_array_equal(session.run(None, {"x": np.array([-1.0, 2.0], np.float32)})[0], [0.0, 2.0])
 
