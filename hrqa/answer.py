@@ -22,7 +22,11 @@ from hrqa.records import Answer, AnswerSentence, Citation, Hit, Passage, Span
 
 @dataclass(frozen=True)
 class AnswerParameters:
-    """The answer step's knobs, each with where it was measured. Recorded in answers' audit fields."""
+    """The answer step's knobs, each with where it was measured. Recorded in answers' audit fields.
+
+    Reader a0cd1c93ecd2e919, named below, is run 3's earlier export; the shipped c229d5cc4dd876f3 has the
+    same weights with fused attention and the same validation figures (``models/reader/MODEL_CARD.md``).
+    """
 
     #: sentences the reader scores, and whether the rank of each sentence's passage in retrieval joins the
     #: first stage's fusion (beside sentence vector and word overlap). Measured 2026-11-24 end to end on
