@@ -43,6 +43,9 @@ class AnswerParameters:
     #: All 754 answerable validation questions, the reader's first choice: 0.838 of 5 against 0.842 of 8.
     #: First-stage recall of an answering sentence there: 0.948 at 5, 0.974 at 8; dev.jsonl and
     #: team_checks: the same at 5 as at 8 (0.913, 1.00), and answer, first sentence and abstention the same.
+    #: 4 candidates would make the answer step a fifth cheaper (the reader is 72 of its 78 ms, profiled
+    #: on dev.jsonl, 2026-11-24), but the reader's first choice of 4 is right for 0.833 of the 754
+    #: (first-stage recall 0.933 against 0.948 at 5), so 5 stays.
     candidates: int = 5
     passage_rank: bool = True
     #: the first stage's order weighs into the reader's (``read``): a candidate's probability times

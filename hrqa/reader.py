@@ -35,7 +35,12 @@ READER_DIR = Path(__file__).parent / "models" / "reader"
 FIRST_STAGE_RRF_K = 60
 
 #: characters of the sentence before a candidate that the reader sees as its context: the opening of a
-#: sentence names its subject, which is what a pronoun ("It gathered ...") or a list entry leaves out
+#: sentence names its subject, which is what a pronoun ("It gathered ...") or a list entry leaves out.
+#: The reader was trained with 200. Shorter at question time was measured on 2026-11-24 (shipped reader,
+#: 5 candidates, rank prior 1.0): on the 755 answerable squad2-dev validation groups the first sentence
+#: was right for 0.823 (200), 0.831 (100) and 0.831 (60) of them, at 5-pair p50 of 62, 57 and 50 ms;
+#: but end to end on dev.jsonl 100 lost 2 of 23 first sentences (0.826 -> 0.739) and 60 lost 2 answers
+#: (0.87 -> 0.78): this corpus's sentences lean on what comes before them more than Wikipedia's do.
 CONTEXT_CHARS = 200
 
 
