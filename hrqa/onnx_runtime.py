@@ -318,7 +318,9 @@ def export_sentence_encoder(model_path: Path, target: Path) -> dict:
             os.replace(fused[0], target)
             difference = max(difference, fused_difference)
         else:
-            log.info("the fused graph differs from sentence-transformers by %.2e; keeping the plain one", fused_difference)
+            log.info(
+                "the fused graph differs from sentence-transformers by %.2e; keeping the plain one", fused_difference
+            )
             fused[0].unlink()
             fused = None
     import onnx

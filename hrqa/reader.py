@@ -163,7 +163,9 @@ class OnnxReader:
                 try:
                     session = inference_session(self.folder / "model.onnx", threads)
                 except ModelError as error:
-                    raise ModelError(f"the reader cannot be loaded ({error}); reinstall hrqa or run: hrqa train-reader") from None
+                    raise ModelError(
+                        f"the reader cannot be loaded ({error}); reinstall hrqa or run: hrqa train-reader"
+                    ) from None
                 self._inputs = {i.name for i in session.get_inputs()}
                 self._sessions[threads] = session
         return self._sessions[threads], self._tokenizer

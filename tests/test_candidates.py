@@ -33,7 +33,9 @@ def test_lines_leading_into_what_follows_are_labels():
     assert not candidates.is_label("The seminar was organised by", True)  # a list entry stays
     assert not candidates.is_label("Organisations signing the letter", False)
     # a sentence the segmenter cut after a function word stays a candidate
-    assert not candidates.is_label('"Talks must be one part of a consistent policy towards China." CHRD urges the', False)
+    assert not candidates.is_label(
+        '"Talks must be one part of a consistent policy towards China." CHRD urges the', False
+    )
 
 
 def _row_of(backend, doc: str, text: str) -> int:
