@@ -71,9 +71,14 @@ class ReaderScores:
 
 
 class Reader(Protocol):
-    fingerprint: str
+    """What the answer step needs of a reader: a logit per (question, sentence) pair, read one pair at a
+    time so the answer step may stop early (``answer.read``), and the logit of the null option that the
+    candidates' logits compete with (``softmax_with_null``)."""
 
-    def score(self, question: str, sentences: Sequence[str], contexts: Sequence[str] | None = None) -> ReaderScores: ...
+    fingerprint: str
+    null_logit: float
+
+    def logits(self, question: str, sentences: Sequence[str], contexts: Sequence[str] | None = None) -> np.ndarray: ...
 
 
 def idf_overlap(question_tokens: set[str], sentence_tokens: set[str], idf: Callable[[str], float]) -> float:

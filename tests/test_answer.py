@@ -11,7 +11,6 @@ from hrqa import answer, candidates
 from hrqa.candidates import Candidate
 from hrqa.engine import Engine
 from hrqa.lexical import tokenize
-from hrqa.reader import softmax_with_null
 from hrqa.records import Hit, Passage, Span
 
 
@@ -42,13 +41,17 @@ class FakeReader:
     fingerprint = "fake-reader-0001"
 
     def __init__(self, logits: dict[str, float], null: float = 0.0) -> None:
-        self.logits, self.null = logits, null
+        self.table, self.null_logit = logits, null
         self.seen: list[tuple[str, list[str]]] = []
+        #: every sentence read so far, in order, and the context it was read with
+        self.sentences: list[str] = []
+        self.contexts: list[str | None] = []
 
-    def score(self, question, sentences, contexts=None):
+    def logits(self, question, sentences, contexts=None):
         self.seen.append((question, list(sentences)))
-        self.contexts = list(contexts or [])
-        return softmax_with_null(np.array([self.logits.get(s, -5.0) for s in sentences]), self.null)
+        self.contexts += list(contexts or [None] * len(sentences))
+        self.sentences += list(sentences)
+        return np.array([self.table.get(s, -5.0) for s in sentences], dtype=np.float32)
 
 
 def test_read_orders_by_the_readers_probability():
@@ -70,6 +73,48 @@ def test_the_first_stage_order_breaks_near_ties_of_the_reader_but_leaves_no_answ
     assert [c.text for c in weighed] == ["c", "a", "b"]  # 1.2 - log 2 < 1.0: the near tie goes to "a"
     assert no_answer_weighed == pytest.approx(no_answer)
     assert sum(c.probability for c in weighed) == pytest.approx(1 - no_answer)
+
+
+def _settled(logits, total=5, null=0.0, share=0.5, rank_prior=1.0, abstain_at=0.9):
+    rule = answer.StopRule(share=share, plausible=(4.0, 3.0, 2.0, 1.5, 1.0), abstain_at=abstain_at)
+    return answer.settled(logits, null, total, rank_prior, rule)
+
+
+def test_reading_settles_once_no_unread_candidate_could_plausibly_join_the_best():
+    # position 1 would need 3.0 - log 2 = 2.31 to compete; to join at half the best: best - log 2 >= 2.31
+    assert _settled([3.1])
+    assert not _settled([2.9])
+    # a wider share (questions across sources keep sentences down to a tenth of the best) reads on
+    assert not _settled([3.1], share=0.1)
+    # a later best counts with its own position's prior: 3.5 at position 1 is 3.5 - log 2 = 2.81; the
+    # unread positions 2-4 plausibly reach 2.0 - log 3 = 0.90, so 2.81 - log 2 = 2.11 settles it
+    assert _settled([-1.0, 3.5])
+    assert not _settled([-1.0, 1.5])
+    # all read: settled; nothing read: not
+    assert _settled([0.0] * 5) and not _settled([])
+
+
+def test_reading_never_settles_while_the_reader_would_still_abstain():
+    # P(no answer) can only fall as candidates are read: a likely abstention reads them all
+    assert not _settled([4.0], null=8.0)
+    assert _settled([4.0], null=0.0)
+
+
+def test_positions_beyond_the_plausible_logits_are_always_read():
+    assert not _settled([9.0], total=6)
+
+
+def test_read_until_settled_stops_early_and_ranks_the_unread_last():
+    found = [_candidate(0, text=t, start=10 * i, end=10 * i + 5) for i, t in enumerate("abcde")]
+    reader = FakeReader({"a": 2.5, "b": 5.0, "c": -1.0}, null=0.0)
+    rule = answer.StopRule(share=0.5, plausible=(4.0, 3.0, 2.0, 1.5, 1.0), abstain_at=0.9)
+    rated, no_answer = answer.read(reader, "q?", found, rank_prior=1.0, until_settled=rule)
+    assert [len(s) for _, s in reader.seen] == [1, 1]  # "a" then "b": settled, "c" to "e" unread
+    assert [c.text for c in rated[:2]] == ["b", "a"] and {c.probability for c in rated[2:]} == {0.0}
+    full, no_answer_full = answer.read(reader, "q?", found, rank_prior=1.0)
+    assert [c.text for c in full[:2]] == ["b", "a"]
+    # the unread candidates' share is missing from the answer's probability, a little
+    assert no_answer_full <= no_answer < no_answer_full + 0.01
 
 
 def test_abstention_reasons():

@@ -21,7 +21,6 @@ from hrqa.backends.local import LocalBackend
 from hrqa.embedding import HashingEmbedder
 from hrqa.errors import IndexMissingError, SettingsError
 from hrqa.lexical import tokenize
-from hrqa.reader import softmax_with_null
 from hrqa.settings import Settings
 from hrqa.store import build_index, load_index
 
@@ -261,11 +260,11 @@ class OverlapReader:
     candidates and their order only, which is what the backends must agree on)."""
 
     fingerprint = "overlap-test"
+    null_logit = 1.5
 
-    def score(self, question, sentences, contexts=None):
+    def logits(self, question, sentences, contexts=None):
         words = set(tokenize(question))
-        logits = np.array([len(words & set(tokenize(s))) for s in sentences], dtype=np.float32)
-        return softmax_with_null(logits, 1.5)
+        return np.array([len(words & set(tokenize(s))) for s in sentences], dtype=np.float32)
 
 
 def _engines(settings: Settings):
