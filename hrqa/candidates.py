@@ -69,7 +69,9 @@ def candidates(
     vectors = backend.vectors_of_sentences(rows)
     dense = vectors @ query_vector if vectors is not None else np.zeros(len(rows), dtype=np.float32)
     question_tokens = set(tokenize(question))
-    lexical = np.array([idf_overlap(question_tokens, set(tokenize(t)), backend.idf) for t in texts])
+    # the question's IDF weights once, not once per sentence (a tenth of the first stage's time)
+    weights = {t: backend.idf(t) for t in question_tokens}
+    lexical = np.array([idf_overlap(question_tokens, set(tokenize(t)), weights.__getitem__) for t in texts])
     ranks = np.array([best_rank[r] for r in rows.tolist()]) if passage_rank else None
     chosen = first_stage(dense, lexical, limit, ranks)
     return [
