@@ -78,19 +78,21 @@ class AnswerParameters:
     #: the reader reads the candidates in first-stage order and stops once the rest can no longer
     #: plausibly change the answer (``settled``): an unread candidate at position i would need a logit
     #: above plausible_logits[i], the 99th percentile of the reader's logits at that first-stage position
-    #: on all 1,545 squad2-dev validation questions (run 3's weights as export a0cd1c93ecd2e919; the
-    #: shipped c229d5cc4dd876f3 has the same weights), measured 2026-11-25. Fitted on two of the four
-    #: validation articles, the percentiles cost the other two nothing (first sentence 0.834 and 0.820,
-    #: answer 0.860 and 0.859, both ways, as when all 5 are read) while the reader reads 3.84 pairs of
-    #: 5; on the seed questions (not used to fit) 4.2. The 97.5th percentile read 3.2-3.5 pairs but lost
-    #: 0.006 first sentence on one held-out pair of articles. End to end, c229d5cc4dd876f3, one process,
-    #: each question asked both ways in turn: squad2-dev validation, every figure the same (answer
-    #: 0.854, first sentence 0.824, abstain 0.081, false abstention 0.021), 4 of 1,545 answers differ
-    #: in a joined sentence, answer step p50 68.9 -> 59.6 ms (mean 70.9 -> 57.2); dev.jsonl,
-    #: team_checks, dev conversations and 12 more seed questions: no answer differs, dev.jsonl p50
-    #: 60.9 -> 59.8 ms (mean 64.3 -> 54.5; most of its questions leave the reader unsure, so it reads
-    #: all 5). Empty: read every candidate.
-    plausible_logits: tuple[float, ...] = (4.63, 3.76, 2.97, 2.36, 1.95)
+    #: on all 1,545 squad2-dev validation questions, reader c229d5cc4dd876f3, measured 2026-11-25 by
+    #: ``hrqa eval … --validation --reader-logits`` (run 3's earlier export a0cd1c93ecd2e919, the same
+    #: weights: 4.63, 3.76, 2.97, 2.36, 1.95). Fitted on two of the four validation articles, the
+    #: percentiles cost the other two nothing (first sentence 0.834 and 0.820, answer 0.860 and 0.859,
+    #: both ways, as when all 5 are read) while the reader reads 3.84 pairs of 5; on the seed questions
+    #: (not used to fit) 4.2. The 97.5th percentile read 3.2-3.5 pairs but lost 0.006 first sentence on
+    #: one held-out pair of articles. End to end, one process, each question asked both ways in turn:
+    #: squad2-dev validation, every figure the same (answer 0.854, first sentence 0.824, abstain 0.081,
+    #: false abstention 0.021), 4 of 1,545 answers differ in a joined sentence, answer step p50 68.9 ->
+    #: 59.6 ms (mean 70.9 -> 57.2; again with these values, quieter: 53.0 -> 46.3, the same 4 answers
+    #: differ); dev.jsonl, team_checks, dev conversations and 18 more seed questions: no answer differs,
+    #: dev.jsonl p50 60.1 -> 59.2 ms (mean 63.5 -> 52.7; most of its questions leave the reader unsure,
+    #: so it reads all 5). A retrained reader needs them measured again. Empty: read
+    #: every candidate.
+    plausible_logits: tuple[float, ...] = (4.66, 3.77, 3.00, 2.33, 1.95)
     max_sentences: int = 3
     #: a sentence longer than this is a run-on (an attendee list): it may answer, but never joins others
     long_sentence: int = 600

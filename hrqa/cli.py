@@ -180,6 +180,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
             from hrqa.reader_data import VALIDATION_ARTICLES
 
             articles = set(VALIDATION_ARTICLES)
+        if args.reader_logits:
+            report = evaluation.reader_logit_percentiles(engine, Path(args.questions), articles=articles)
+            print(json.dumps(report, indent=1, ensure_ascii=False))
+            return 0
         report = evaluation.run_questions(engine, Path(args.questions), articles=articles)
         if args.baselines:
             questions = evaluation.load_questions(Path(args.questions))
@@ -297,6 +301,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--validation",
         action="store_true",
         help="only the squad2-dev articles the reader was not trained on (its validation split)",
+    )
+    p.add_argument(
+        "--reader-logits",
+        action="store_true",
+        help="instead of scoring: percentiles of the reader's logit at each first-stage position, reading "
+        "every candidate (what AnswerParameters.plausible_logits is measured on)",
     )
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_eval)

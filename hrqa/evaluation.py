@@ -158,6 +158,63 @@ def run_questions(engine, path: Path, k: int = 5, articles: set[str] | None = No
     return report
 
 
+class RecordingReader:
+    """A reader that keeps the logits it gives, per call, in the order of the sentences it was given."""
+
+    def __init__(self, reader) -> None:
+        self.reader = reader
+        self.fingerprint = reader.fingerprint
+        self.null_logit = reader.null_logit
+        self.calls: list[list[float]] = []
+
+    def logits(self, question, sentences, contexts=None):
+        out = self.reader.logits(question, sentences, contexts)
+        self.calls.append([float(x) for x in out])
+        return out
+
+
+#: the percentiles ``reader_logit_percentiles`` reports; the answer step uses the 99th
+LOGIT_PERCENTILES = (95.0, 97.5, 99.0)
+
+
+def reader_logit_percentiles(engine, path: Path, articles: set[str] | None = None) -> dict:
+    """Percentiles of the reader's logit at each first-stage position, reading every candidate: what
+    ``AnswerParameters.plausible_logits`` is measured on (``hrqa eval --reader-logits``). Questions that
+    stand alone only (a follow-up's first-stage order is another matter)."""
+    from dataclasses import replace
+
+    import numpy as np
+
+    questions = [
+        q for q in load_questions(path) if (not articles or q.get("article") in articles) and not q.get("history")
+    ]
+    shipped_reader, shipped_parameters = engine.reader, engine.answer_parameters
+    recording = RecordingReader(shipped_reader)
+    engine._reader, engine.answer_parameters = recording, replace(shipped_parameters, plausible_logits=())
+    by_position: dict[int, list[float]] = defaultdict(list)
+    try:
+        for record in questions:
+            recording.calls.clear()
+            engine.ask(record["question"], 5)
+            for call in recording.calls:
+                for position, logit in enumerate(call):
+                    by_position[position].append(logit)
+    finally:
+        engine._reader, engine.answer_parameters = shipped_reader, shipped_parameters
+    return {
+        "questions": len(questions),
+        "reader": shipped_reader.fingerprint,
+        "positions": [
+            {
+                "position": position + 1,
+                "n": len(values),
+                **{f"p{pct:g}": round(float(np.percentile(values, pct)), 2) for pct in LOGIT_PERCENTILES},
+            }
+            for position, values in sorted(by_position.items())
+        ],
+    }
+
+
 # ----------------------------------------------------------------------------- BEIR
 
 

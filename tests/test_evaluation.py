@@ -217,3 +217,30 @@ def test_sentence_baselines_and_the_heuristic_answer_step(tiny_settings, tiny_co
     assert figures["bm25s over sentences"]["answer"] == 1.0 and figures["bm25s over sentences"]["hit@5"] == 1.0
     heuristic = figures["previous heuristic answer step"]
     assert heuristic["answer"] == 1.0 and heuristic["false_abstention"] == 0.0
+
+
+def test_reader_logit_percentiles_read_every_candidate_and_leave_the_engine_as_it_was(
+    tiny_settings, fake_embedder, tmp_path
+):
+    from hrqa.engine import Engine
+    from tests.test_answer import FakeReader
+
+    engine = Engine.open(tiny_settings, embedder=fake_embedder, build="missing")
+    # a reader sure of its first candidate would settle after one; the measurement must read them all
+    fake = FakeReader({"The river festival was held in Lyon.": 9.0})
+    engine._reader, shipped = fake, engine.answer_parameters
+    path = _write_questions(
+        tmp_path / "q.jsonl",
+        [
+            {"question": "Where was the river festival held?", "kind": "fact", "answer": "Lyon"},
+            {"question": "Who opened it?", "kind": "fact", "answer": "mayor", "history": ["The festival?"]},
+        ],
+    )
+    report = evaluation.reader_logit_percentiles(engine, path)
+    assert report["questions"] == 1 and report["reader"] == "fake-reader-0001"
+    read = fake.seen[-1][1]
+    assert read[0] == "The river festival was held in Lyon."  # first: it would have settled there
+    assert len(read) > 1 and [p["n"] for p in report["positions"]] == [1] * len(read)
+    expected = [9.0 if s == "The river festival was held in Lyon." else -5.0 for s in read]
+    assert [p["p99"] for p in report["positions"]] == expected
+    assert engine._reader is fake and engine.answer_parameters is shipped
