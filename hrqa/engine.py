@@ -238,6 +238,11 @@ class Engine:
             self._reader = load_reader(threads=self.settings_threads(), threads_alone=self.settings.threads_alone)
         return self._reader
 
+    @reader.setter
+    def reader(self, reader: Reader) -> None:
+        """Another reader for the questions that follow (evaluation compares readers in one process)."""
+        self._reader = reader
+
     def settings_threads(self) -> int:
         return int(getattr(self.settings, "threads", 1) or 1)
 

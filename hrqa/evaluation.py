@@ -190,7 +190,7 @@ def reader_logit_percentiles(engine, path: Path, articles: set[str] | None = Non
     ]
     shipped_reader, shipped_parameters = engine.reader, engine.answer_parameters
     recording = RecordingReader(shipped_reader)
-    engine._reader, engine.answer_parameters = recording, replace(shipped_parameters, plausible_logits=())
+    engine.reader, engine.answer_parameters = recording, replace(shipped_parameters, plausible_logits=())
     by_position: dict[int, list[float]] = defaultdict(list)
     try:
         for record in questions:
@@ -200,7 +200,7 @@ def reader_logit_percentiles(engine, path: Path, articles: set[str] | None = Non
                 for position, logit in enumerate(call):
                     by_position[position].append(logit)
     finally:
-        engine._reader, engine.answer_parameters = shipped_reader, shipped_parameters
+        engine.reader, engine.answer_parameters = shipped_reader, shipped_parameters
     return {
         "questions": len(questions),
         "reader": shipped_reader.fingerprint,

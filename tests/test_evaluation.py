@@ -228,7 +228,7 @@ def test_reader_logit_percentiles_read_every_candidate_and_leave_the_engine_as_i
     engine = Engine.open(tiny_settings, embedder=fake_embedder, build="missing")
     # a reader sure of its first candidate would settle after one; the measurement must read them all
     fake = FakeReader({"The river festival was held in Lyon.": 9.0})
-    engine._reader, shipped = fake, engine.answer_parameters
+    engine.reader, shipped = fake, engine.answer_parameters
     path = _write_questions(
         tmp_path / "q.jsonl",
         [
@@ -243,4 +243,4 @@ def test_reader_logit_percentiles_read_every_candidate_and_leave_the_engine_as_i
     assert len(read) > 1 and [p["n"] for p in report["positions"]] == [1] * len(read)
     expected = [9.0 if s == "The river festival was held in Lyon." else -5.0 for s in read]
     assert [p["p99"] for p in report["positions"]] == expected
-    assert engine._reader is fake and engine.answer_parameters is shipped
+    assert engine.reader is fake and engine.answer_parameters is shipped
