@@ -274,7 +274,6 @@ import json, sys, time
 import numpy as np
 from pathlib import Path
 from hrqa.engine import Engine
-from hrqa.reader import softmax_with_null
 from hrqa.settings import Settings
 
 class FixedEmbedder:
@@ -288,14 +287,16 @@ class FixedEmbedder:
 
 class ConstantReader:
     fingerprint = "constant"
-    def score(self, question, sentences, *context):
-        return softmax_with_null(np.linspace(1.0, 0.0, len(sentences), dtype=np.float32), 0.0)
+    null_logit = 0.0
+    def logits(self, question, sentences, contexts=None):
+        # one logit for every sentence: the first stage's order decides (the rank prior)
+        return np.ones(len(sentences), dtype=np.float32)
 
 index_dir, empty, questions = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
 mark = time.perf_counter()
 engine = Engine.open(Settings(index_dir=Path(index_dir), corpus_dir=Path(empty)), embedder=FixedEmbedder())
 open_s = time.perf_counter() - mark
-engine._reader = ConstantReader()
+engine.reader = ConstantReader()
 engine.ask(questions[0])  # first question: lazy tables and caches
 first_s = time.perf_counter() - mark
 # the large files' checksums run in a background thread after open (store.load_index): the figures
