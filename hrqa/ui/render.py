@@ -67,6 +67,16 @@ def marked_html(
     return "".join(out)
 
 
+#: marks a sentence may open with when it is a quotation itself ("It will take …," said …): the chat's own
+#: quotation marks around it would double them
+_OPENING_QUOTES = ('"', "“", "‘", "«", "„", "「", "『")
+
+
+def quoted(text: str) -> str:
+    """An answer sentence as the chat shows it: inside quotation marks, unless it opens with its own."""
+    return text if text.lstrip().startswith(_OPENING_QUOTES) else f"“{text}”"
+
+
 def cite_link(turn: int, n: int) -> str:
     """A clickable ``[n]`` in the chat: the page script turns a click into "open source n"."""
     return f'<a href="#hrqa-{turn}-{n}" class="hrqa-cite" title="Show source {n} in its document">[{n}]</a>'
@@ -83,7 +93,7 @@ def answer_markdown(turn: int, answer: dict) -> str:
             else ""
         )
         return f"**The documents do not answer this question.**{reason}{closest}"
-    lines = [f"“{escape(one_line(s['text']))}” {cite_link(turn, s['citation'])}" for s in answer["answer"]]
+    lines = [f"{escape(quoted(one_line(s['text'])))} {cite_link(turn, s['citation'])}" for s in answer["answer"]]
     return "\n\n".join(lines)
 
 
