@@ -45,7 +45,7 @@ def candidates(
 ) -> list[Candidate]:
     """The ``limit`` sentences of the hit passages most like the question (first stage), best first.
 
-    One candidate per distinct text: a line repeated in a document is one sentence. ``passage_rank``:
+    One candidate per distinct wording (``wording``): a line repeated in a document is one sentence. ``passage_rank``:
     the rank of a sentence's passage in retrieval is a third signal of the fusion.
     """
     best_rank: dict[int, int] = {}
@@ -61,7 +61,7 @@ def candidates(
         text = backend.text(sentence.doc, sentence.span)
         if restates_title(text, titles[sentence.doc]) or is_label(text, sentence.is_list_item):
             continue
-        distinct.setdefault(" ".join(backend.text(sentence.doc, sentence.span).lower().split()), row)
+        distinct.setdefault(wording(text), row)
     if not distinct:
         return []
     rows = np.fromiter(distinct.values(), dtype=np.int64)
@@ -87,6 +87,14 @@ def candidates(
         )
         for i in chosen.tolist()
     ]
+
+
+def wording(text: str) -> str:
+    """What makes two sentences the same candidate: their words, whatever the case, spacing and
+    punctuation. Web pages repeat a summary line, with or without its full stop, beside the paragraph that
+    opens with it (seeds/002: "... of Asia and Europe" twice); read twice, it took two of the reader's
+    five places."""
+    return " ".join(re.findall(r"\w+", text.lower()))
 
 
 def context_of(backend: SearchBackend, row: int) -> str:

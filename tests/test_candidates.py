@@ -100,3 +100,10 @@ def test_the_passage_rank_reaches_the_fusion_only_when_asked(tiny_settings, fake
     assert len(seen[1]) >= len(found) and seen[1].min() == 0
     assert set(seen[1].tolist()) <= set(range(len(retrieved.hits)))
     assert {c.passage_rank for c in found} <= set(seen[1].tolist())
+
+
+def test_sentences_that_differ_only_in_case_spacing_or_punctuation_are_one_candidate():
+    summary = "The talks showed the value of dialogue and the strengths of Asia and Europe"
+    assert candidates.wording(summary) == candidates.wording(summary.upper() + ".")
+    assert candidates.wording(summary) == candidates.wording(summary.replace(" ", "\n  "))
+    assert candidates.wording(summary) != candidates.wording(summary.replace("Europe", "Africa"))
