@@ -311,3 +311,15 @@ def test_small_run_table_mentions_every_section(small_run: dict):
         "hrqa bench --size small",
     ):
         assert heading in table
+
+
+@pytest.mark.slow
+def test_the_concurrency_script_compares_both_thread_settings(real_engine):
+    """``benchmarks/concurrent_threads.py`` (run by hand): every engine answers, each setting is reported."""
+    from hrqa_benchmarks import concurrent_threads
+
+    questions = ["Which two media outlets interviewed Professor Gong Xianghe?", "Where was the 23rd seminar held?"]
+    result = concurrent_threads.measure(real_engine.settings, questions, count=3, rounds=1)
+    assert set(result["questions_per_s"]) == set(concurrent_threads.THREADS_ALONE) == {1, 2}
+    assert all(len(rates) == 1 and rates[0] > 0 for rates in result["questions_per_s"].values())
+    assert all(figures["p50"] > 0 for figures in result["one_at_a_time_ms"].values())
