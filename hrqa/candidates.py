@@ -42,11 +42,13 @@ def candidates(
     hits: list[Hit],
     limit: int,
     passage_rank: bool = False,
+    each_document: bool = False,
 ) -> list[Candidate]:
     """The ``limit`` sentences of the hit passages most like the question (first stage), best first.
 
     One candidate per distinct wording (``wording``): a line repeated in a document is one sentence. ``passage_rank``:
     the rank of a sentence's passage in retrieval is a third signal of the fusion.
+    ``each_document``: each document's best sentence comes in before the next best (``spread``).
     """
     best_rank: dict[int, int] = {}
     for rank, hit in enumerate(hits):
@@ -73,7 +75,11 @@ def candidates(
     weights = {t: backend.idf(t) for t in question_tokens}
     lexical = np.array([idf_overlap(question_tokens, set(tokenize(t)), weights.__getitem__) for t in texts])
     ranks = np.array([best_rank[r] for r in rows.tolist()]) if passage_rank else None
-    chosen = first_stage(dense, lexical, limit, ranks)
+    if each_document:
+        ranked = first_stage(dense, lexical, len(rows), ranks)
+        chosen = spread(ranked, [sentences[r].doc for r in rows.tolist()], limit)
+    else:
+        chosen = first_stage(dense, lexical, limit, ranks)
     return [
         Candidate(
             row=int(rows[i]),
@@ -87,6 +93,20 @@ def candidates(
         )
         for i in chosen.tolist()
     ]
+
+
+def spread(ranked: np.ndarray, docs: list[str], limit: int) -> np.ndarray:
+    """``limit`` of ``ranked`` (positions, best first): each document's best first, then the next best
+    wherever they are, in ``ranked``'s order. Every leading source gets read, not only the first one."""
+    firsts: dict[str, int] = {}
+    for position in ranked.tolist():
+        firsts.setdefault(docs[position], position)
+    kept = set(list(firsts.values())[:limit])
+    for position in ranked.tolist():
+        if len(kept) >= limit:
+            break
+        kept.add(position)
+    return np.asarray([p for p in ranked.tolist() if p in kept], dtype=np.int64)
 
 
 def wording(text: str) -> str:

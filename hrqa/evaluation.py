@@ -66,6 +66,12 @@ def judge(record: dict, result: dict, k: int = 5) -> dict:
         gold_docs = set(record.get("docs") or [])
         cited = {c["doc"] for c in citations}
         verdict["coverage"] = len(gold_docs & cited) / len(gold_docs) if gold_docs else 1.0
+        # what the reader reads first: the sources the answer itself quotes
+        quoted = set() if result["abstained"] else {s.get("doc") for s in result["answer"]} - {None}
+        verdict["answer_coverage"] = len(gold_docs & quoted) / len(gold_docs) if gold_docs else 1.0
+        # and whether the sources it quotes are ones that speak to the question
+        if quoted and gold_docs:
+            verdict["answer_precision"] = len(gold_docs & quoted) / len(quoted)
         # no single gold answer: hit@5, answer and top-1 are measured on single-document questions
         return verdict
     spans = gold_spans(record)
@@ -104,6 +110,8 @@ def summarise(verdicts: list[dict]) -> dict:
         "top1_passage",
         "top1_sentence",
         "coverage",
+        "answer_coverage",
+        "answer_precision",
         "correct_abstention",
         "false_abstention",
         "overall",
@@ -137,8 +145,10 @@ def run_questions(engine, path: Path, k: int = 5, articles: set[str] | None = No
         verdict = judge(record, result, k)
         verdicts.append(verdict)
         failed = [m for m in ("hit@5", "answer", "correct_abstention") if verdict.get(m) is False]
-        if verdict.get("false_abstention") or verdict.get("coverage", 1.0) < 1.0:
-            failed.append("abstained" if verdict.get("false_abstention") else "coverage")
+        if verdict.get("false_abstention"):
+            failed.append("abstained")
+        elif min(verdict.get(m, 1.0) for m in ("coverage", "answer_coverage", "answer_precision")) < 1.0:
+            failed.append("coverage")
         if failed:
             misses.append(
                 {
@@ -356,6 +366,8 @@ def format_report(report: dict) -> str:
         "abstain_ok",
         "false_abst",
         "coverage",
+        "src_quoted",
+        "src_prec",
         "overall",
     ]
     keys = [
@@ -366,6 +378,8 @@ def format_report(report: dict) -> str:
         "correct_abstention",
         "false_abstention",
         "coverage",
+        "answer_coverage",
+        "answer_precision",
         "overall",
     ]
     lines.append("  ".join(f"{h:>10}" for h in header))

@@ -117,6 +117,26 @@ def test_read_until_settled_stops_early_and_ranks_the_unread_last():
     assert no_answer_full <= no_answer < no_answer_full + 0.01
 
 
+def test_a_question_across_sources_reads_the_best_sentences_of_each_document(tiny_settings, fake_embedder, monkeypatch):
+    engine = Engine.open(tiny_settings, embedder=fake_embedder, build="missing")
+    engine._reader = FakeReader({})
+    read_lists = []
+    real_read = answer.read
+
+    def recording_read(reader, question, found, *args, **kwargs):
+        read_lists.append(found)
+        return real_read(reader, question, found, *args, **kwargs)
+
+    monkeypatch.setattr(answer, "read", recording_read)
+    question = "How do the documents describe the river festival?"
+    engine.answer_parameters = replace(engine.answer_parameters, across_candidates=3)
+    engine.ask(question)
+    assert sorted(c.doc for c in read_lists[-1]) == ["a.txt", "b.txt", "c.md"]  # each document's best
+    engine.answer_parameters = replace(engine.answer_parameters, across_candidates=0, candidates=3)
+    engine.ask(question)
+    assert len({c.doc for c in read_lists[-1]}) < 3  # without it: the first stage's best 3, wherever they are
+
+
 def test_abstention_reasons():
     knows = {"seminar", "23rd"}.__contains__
     params = answer.AnswerParameters(abstain_at=0.5)

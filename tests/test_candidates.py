@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from hrqa import candidates
 from hrqa.engine import Engine
 from hrqa.lexical import tokenize
@@ -107,3 +109,12 @@ def test_sentences_that_differ_only_in_case_spacing_or_punctuation_are_one_candi
     assert candidates.wording(summary) == candidates.wording(summary.upper() + ".")
     assert candidates.wording(summary) == candidates.wording(summary.replace(" ", "\n  "))
     assert candidates.wording(summary) != candidates.wording(summary.replace("Europe", "Africa"))
+
+
+def test_spread_takes_each_documents_best_then_the_next_best():
+    ranked = np.array([4, 0, 1, 2, 3, 5])
+    docs = ["a", "a", "b", "a", "a", "c"]  # by position
+    assert candidates.spread(ranked, docs, limit=3).tolist() == [4, 2, 5]
+    assert candidates.spread(ranked, docs, limit=4).tolist() == [4, 0, 2, 5]
+    assert candidates.spread(ranked, docs, limit=2).tolist() == [4, 2]
+    assert candidates.spread(ranked, docs, limit=9).tolist() == ranked.tolist()
