@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from hrqa import ui
-from hrqa.ui.render import quoted
+from hrqa.ui.render import escape, quoted
 
 
 def _answer(*texts: str) -> dict:
     sentences = [{"text": t, "citation": 1, "doc": "a.txt", "start": 0, "end": len(t)} for t in texts]
-    return {"abstained": False, "answer": sentences, "citations": [{"n": 1}]}
+    return {"abstained": False, "answer": sentences, "citations": [{"n": 1, "doc": "a.txt"}]}
 
 
 def test_answer_sentences_are_shown_in_quotation_marks_once():
@@ -21,6 +21,29 @@ def test_answer_sentences_are_shown_in_quotation_marks_once():
 
 def test_the_chat_message_quotes_each_sentence_with_its_marker():
     message = ui.answer_markdown(0, _answer("Plain sentence.", '"Quoted," he said.'))
-    plain, speech = message.split("\n\n")
+    who, plain, speech = message.split("\n\n")
+    assert who == "**a.txt**:"  # no catalog entry: the document's name says whose words these are
     assert plain.startswith("“Plain sentence.”") and 'href="#hrqa-0-1"' in plain
     assert speech.startswith("&quot;Quoted,&quot; he said. <a")  # escaped, no “ before it
+
+
+def test_each_sources_sentences_come_under_its_name_and_kind():
+    answer = {
+        "abstained": False,
+        "answer": [
+            {"text": "Cameras prevent crimes.", "citation": 1, "doc": "gov.txt"},
+            {"text": "They also record offences.", "citation": 1, "doc": "gov.txt"},
+            {"text": "Surveillance targets defenders.", "citation": 2, "doc": "ngo.txt"},
+        ],
+        "citations": [
+            {"n": 1, "doc": "gov.txt", "publisher": "Ministry <Press>", "kind": "state-affiliated"},
+            {"n": 2, "doc": "ngo.txt", "title": "Open letter", "kind": "NGO"},
+        ],
+    }
+    blocks = ui.answer_markdown(0, answer).split("\n\n")
+    # escaped like every text the chat shows
+    assert blocks[0] == f"**{escape('Ministry <Press>')}** · {escape('state-affiliated')}:"
+    assert "&lt;Press&gt;" in blocks[0]
+    assert blocks[1].startswith("“Cameras prevent crimes.”") and blocks[2].startswith("“They also record")
+    assert blocks[3] == "**Open letter** · NGO:"  # no publisher in the catalog: the title
+    assert blocks[4].startswith("“Surveillance targets defenders.”") and len(blocks) == 5

@@ -82,8 +82,16 @@ def cite_link(turn: int, n: int) -> str:
     return f'<a href="#hrqa-{turn}-{n}" class="hrqa-cite" title="Show source {n} in its document">[{n}]</a>'
 
 
+def speaker(citation: dict) -> str:
+    """Who says what follows: the publisher of the quoted document (else its title) and its kind of source."""
+    who = citation.get("publisher") or citation.get("title") or citation.get("doc") or "source unknown"
+    kind = f" · {escape(citation['kind'])}" if citation.get("kind") else ""
+    return f"**{escape(who)}**{kind}:"
+
+
 def answer_markdown(turn: int, answer: dict) -> str:
-    """The chat message for one answer: the quoted sentences, each with its clickable marker."""
+    """The chat message for one answer: the quoted sentences, each with its clickable marker, under the
+    name of the source that says them (the corpus is contested: who says it is part of the answer)."""
     if answer["abstained"]:
         reason = f" ({escape(answer['abstain_reason'])})" if answer.get("abstain_reason") else ""
         links = " ".join(cite_link(turn, c["n"]) for c in answer["citations"])
@@ -93,7 +101,12 @@ def answer_markdown(turn: int, answer: dict) -> str:
             else ""
         )
         return f"**The documents do not answer this question.**{reason}{closest}"
-    lines = [f"{escape(quoted(one_line(s['text'])))} {cite_link(turn, s['citation'])}" for s in answer["answer"]]
+    by_number = {c["n"]: c for c in answer["citations"]}
+    lines: list[str] = []
+    for number, sentence in enumerate(answer["answer"]):
+        if number == 0 or sentence.get("doc") != answer["answer"][number - 1].get("doc"):
+            lines.append(speaker(by_number.get(sentence["citation"], {"doc": sentence.get("doc")})))
+        lines.append(f"{escape(quoted(one_line(sentence['text'])))} {cite_link(turn, sentence['citation'])}")
     return "\n\n".join(lines)
 
 
