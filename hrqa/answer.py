@@ -73,7 +73,10 @@ class AnswerParameters:
     #: further sentences join the best one when the reader gives them at least this share of its
     #: probability (squad2-dev validation: answer-sentence accuracy against sentences quoted)
     join_ratio: float = 0.5
-    #: for a question across sources, each leading document's best sentence joins at this share
+    #: for a question across sources, each leading document's best sentence joins at this share. Measured
+    #: 2026-11-25 on the 15 perspective and multi-doc questions of tests/data/across_checks.jsonl and
+    #: dev.jsonl, share of their sources quoted / share of quoted sources that speak to the question:
+    #: 0.05 -> 0.928 / 0.867, 0.1 -> 0.894 / 0.933, 0.2 -> 0.783 / 0.956, 0.3 -> 0.728 / 0.956
     across_share: float = 0.1
     #: a question across sources: the first stage takes each document's best sentence first, then the
     #: next best wherever they are, this many in all, and the reader reads them all without the rank
