@@ -10,6 +10,7 @@ import textwrap
 from pathlib import Path
 
 from hrqa.errors import HrqaError, printable
+from hrqa.records import unsure_note
 from hrqa.settings import settings_from_args
 
 #: characters of a mention's line shown on each side of it by ``hrqa find`` (a line can be megabytes)
@@ -53,6 +54,9 @@ def format_answer(answer, index=None) -> str:
         for sentence in answer.sentences:
             text = printable(" ".join(sentence.text.split()))
             lines.append(f"{text}{cut(sentence.doc, sentence.span)} [{sentence.citation}]")
+        note = unsure_note(answer.confidence)
+        if note:
+            lines.append(f"({note})")
     lines.append("")
     lines.append("Sources")
     for c in answer.citations:

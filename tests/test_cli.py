@@ -168,6 +168,20 @@ def test_text_mode_shows_markers_and_sources(workspace, shared_model, capsys):
     assert all(len(line) <= 100 for line in sources.splitlines() if line.startswith("    "))
 
 
+def test_an_answer_the_reader_is_unsure_of_says_so():
+    from hrqa.records import Answer, AnswerSentence, Span
+
+    sentence = AnswerSentence(text="The forum was held in Chongqing.", citation=1, doc="a.txt", span=Span(0, 32))
+    unsure = Answer("Where?", False, (sentence,), (), "i", "m", confidence=0.18)
+    lines = cli.format_answer(unsure).splitlines()
+    assert lines[0] == "The forum was held in Chongqing. [1]"
+    assert lines[1].startswith("(The reader is unsure") and "confidence 0.18" in lines[1]
+    sure = cli.format_answer(Answer("Where?", False, (sentence,), (), "i", "m", confidence=0.5))
+    assert "unsure" not in sure
+    abstained = cli.format_answer(Answer("Where?", True, (), (), "i", "m", confidence=0.05))
+    assert "unsure" not in abstained  # an abstention says so itself
+
+
 @pytest.mark.slow
 def test_k_limits_the_sources(workspace, shared_model, capsys):
     assert cli.main(["ask", *locations(workspace), "--json", "-k", "1", GONG]) == 0

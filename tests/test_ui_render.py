@@ -47,3 +47,12 @@ def test_each_sources_sentences_come_under_its_name_and_kind():
     assert blocks[1].startswith("“Cameras prevent crimes.”") and blocks[2].startswith("“They also record")
     assert blocks[3] == "**Open letter** · NGO:"  # no publisher in the catalog: the title
     assert blocks[4].startswith("“Surveillance targets defenders.”") and len(blocks) == 5
+
+
+def test_an_answer_the_reader_is_unsure_of_says_so_under_its_quotes():
+    unsure = {**_answer("Plain sentence."), "confidence": 0.18}
+    blocks = ui.answer_markdown(0, unsure).split("\n\n")
+    assert blocks[-1].startswith("*The reader is unsure") and "confidence 0.18" in blocks[-1]
+    assert "unsure" not in ui.answer_markdown(0, {**_answer("Plain sentence."), "confidence": 0.5})
+    abstained = {"abstained": True, "answer": [], "citations": [], "confidence": 0.02}
+    assert "unsure" not in ui.answer_markdown(0, abstained)

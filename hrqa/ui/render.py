@@ -12,6 +12,7 @@ import itertools
 import urllib.parse
 from collections.abc import Sequence
 
+from hrqa.records import unsure_note
 from hrqa.store import BuildReport
 
 #: a refused, overlong question is shown in the chat only this far
@@ -107,6 +108,9 @@ def answer_markdown(turn: int, answer: dict) -> str:
         if number == 0 or sentence.get("doc") != answer["answer"][number - 1].get("doc"):
             lines.append(speaker(by_number.get(sentence["citation"], {"doc": sentence.get("doc")})))
         lines.append(f"{escape(quoted(one_line(sentence['text'])))} {cite_link(turn, sentence['citation'])}")
+    note = unsure_note(answer.get("confidence", 1.0))
+    if note:
+        lines.append(f"*{escape(note)}*")
     return "\n\n".join(lines)
 
 
