@@ -419,6 +419,8 @@ def build_answer(
     follow-up); ``across_sources``: the question asks how several sources see something.
     """
     follow_up = searched != question
+    # one document in the hits (a filter, a one-document corpus): nothing to set side by side
+    across_sources = across_sources and len({hit.passage.doc for hit in hits}) > 1
     each_source = across_sources and not follow_up and params.across_candidates > 0
     if follow_up:
         limit = params.follow_up_candidates

@@ -135,6 +135,10 @@ def test_a_question_across_sources_reads_the_best_sentences_of_each_document(tin
     engine.answer_parameters = replace(engine.answer_parameters, across_candidates=0, candidates=3)
     engine.ask(question)
     assert len({c.doc for c in read_lists[-1]}) < 3  # without it: the first stage's best 3, wherever they are
+    # a question across sources over one document (a filter) is read as any other question
+    engine.answer_parameters = replace(engine.answer_parameters, across_candidates=8, candidates=2)
+    engine.ask(question, docs=["a.txt"])
+    assert len(read_lists[-1]) == 2 and {c.doc for c in read_lists[-1]} == {"a.txt"}
 
 
 def test_abstention_reasons():
