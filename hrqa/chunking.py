@@ -90,7 +90,10 @@ def _blocks(text: str, skip_lines: frozenset[str]):
     """Yield (start, end, is_list_item, after_skip) for paragraphs and list items, in order.
 
     Blank and boilerplate lines end a paragraph; every list item line is a block of its own.
-    ``after_skip`` says a boilerplate line came between this block and the one before.
+    ``after_skip`` says a boilerplate line came between this block and the one before. Blank lines after
+    a line that ends in a comma do not end its paragraph: no sentence ends there, and scraped pages break
+    a sentence across paragraphs so ("prepared by Professor Virginia Dignum,\n\n\n\nDr Rachele Carli,
+    and Dr Tang Yingxia provided ...").
     """
     paragraph_start: int | None = None
     paragraph_after_skip = False
@@ -100,6 +103,8 @@ def _blocks(text: str, skip_lines: frozenset[str]):
     for line in text.splitlines(keepends=True):
         line_start, offset = offset, offset + len(line)
         content = line.strip()
+        if not content and paragraph_start is not None and text[paragraph_start:paragraph_end].endswith(","):
+            continue
         if not content or content in skip_lines or LIST_ITEM.match(line):
             if paragraph_start is not None:
                 yield paragraph_start, paragraph_end, False, paragraph_after_skip

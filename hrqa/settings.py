@@ -49,6 +49,11 @@ DEFAULT_MODEL = "all-MiniLM-L6-v2"
 ENV_PREFIX = "HRQA_"
 
 
+#: the version of ``hrqa.chunking``'s rules for sentences, raised when they split text differently: an
+#: index built under other rules is stale (2: blank lines after a comma do not end a paragraph)
+SENTENCE_RULES = 2
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything a run of hrqa can be told. Relative paths resolve against the working directory."""
@@ -145,6 +150,7 @@ class Settings:
     def chunking(self) -> dict[str, int]:
         """The settings that shape passages; kept in the manifest so a change marks the index stale."""
         return {
+            "sentence_rules": SENTENCE_RULES,
             "passage_sentences": self.passage_sentences,
             "passage_max_chars": self.passage_max_chars,
             "passage_overlap": self.passage_overlap,

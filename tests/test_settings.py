@@ -19,6 +19,7 @@ def test_defaults():
     assert (settings.host, settings.port, settings.auth, settings.insecure) == ("127.0.0.1", 7860, None, False)
     assert settings.top_k == 5
     assert settings.chunking == {
+        "sentence_rules": 2,
         "passage_sentences": 4,
         "passage_max_chars": 800,
         "passage_overlap": 1,
