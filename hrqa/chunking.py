@@ -98,12 +98,13 @@ def _blocks(text: str, skip_lines: frozenset[str]):
     paragraph_start: int | None = None
     paragraph_after_skip = False
     paragraph_end = 0
+    last_content = ""  # of the paragraph's last line
     pending_skip = False
     offset = 0
     for line in text.splitlines(keepends=True):
         line_start, offset = offset, offset + len(line)
         content = line.strip()
-        if not content and paragraph_start is not None and text[paragraph_start:paragraph_end].endswith(","):
+        if not content and paragraph_start is not None and last_content.endswith(","):
             continue
         if not content or content in skip_lines or LIST_ITEM.match(line):
             if paragraph_start is not None:
@@ -118,6 +119,7 @@ def _blocks(text: str, skip_lines: frozenset[str]):
         if paragraph_start is None:
             paragraph_start, paragraph_after_skip, pending_skip = line_start, pending_skip, False
         paragraph_end = line_start + len(line.rstrip("\r\n"))
+        last_content = content
     if paragraph_start is not None:
         yield paragraph_start, paragraph_end, False, paragraph_after_skip
 

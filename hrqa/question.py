@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from hrqa import store
 
 #: what a question calls the corpus's sources when it asks how they see something
-_SOURCES = r"(?:documents|sources|texts|statements|reports|publications|essays|sides)"
+_SOURCE_NOUNS = "documents|sources|texts|statements|reports|publications|essays|sides"
 #: A question across sources names the sources as speakers ("the documents", "the NGO statements",
 #: "across the corpus"), asks for perspectives, or sets two things side by side ("compare how", "both …
 #: and"). Not words that merely occur in such questions: "the main sources of primary law", "heat
@@ -27,9 +27,9 @@ _SOURCES = r"(?:documents|sources|texts|statements|reports|publications|essays|s
 #: 12 across-sources questions written for checking (2026-11-25; README, answer quality).
 _ACROSS = re.compile(
     r"\b(?:(?:the|these|those|all|both|each|different|various|several|two|three)\s+(?:[\w-]+\s+)?"
-    + _SOURCES
+    + f"(?:{_SOURCE_NOUNS})"
     + r"\b(?!\s+of\b)"
-    r"|across\s+(?:the\s+)?(?:corpus|collection|" + _SOURCES[3:-1] + r")"
+    + rf"|across\s+(?:the\s+)?(?:corpus|collection|{_SOURCE_NOUNS})"
     r"|perspectives|viewpoints|portray(?:ed|s|al)?|each side|both sides"
     r"|(?:compare|contrast)\s+(?:how|what|the)"
     r"|differ|disagree"
