@@ -158,16 +158,23 @@ LABEL_WORDS = 3
 #: CHRD urges the" before "U.S. government to ...": seeds/003)
 LEAD_IN_WORDS = 6
 _LEADS_INTO = re.compile(r"(\w+)\W*$")
+#: a page's breadcrumb trail ("CHINA VIEW> Documents> Detail", "Home » News"): words joined by the
+#: separators of site navigation. A follow-up asking what "the other documents" say was answered with the
+#: trail of seed 001 (2026-11-25), since it names "Documents".
+_BREADCRUMB = re.compile(r"\w\s*[>»›]\s*\w")
 
 
 def is_label(text: str, is_list_item: bool) -> bool:
     """A field label, navigation word or lead-in line of a page ("Hosted by", "Share:", "In partnership
     with"), known from its shape: no sentence end, and fewer than ``LABEL_WORDS`` words, or at most
-    ``LEAD_IN_WORDS`` ending in a colon or a function word. List entries never are."""
+    ``LEAD_IN_WORDS`` ending in a colon or a function word, or a breadcrumb trail of at most
+    ``LEAD_IN_WORDS`` words. List entries never are."""
     if is_list_item or _SENTENCE_END.search(text):
         return False
     words = len(re.findall(r"\w+", text))
     if words < LABEL_WORDS or (words <= LEAD_IN_WORDS and text.rstrip().endswith(":")):
+        return True
+    if words <= LEAD_IN_WORDS and _BREADCRUMB.search(text):
         return True
     last = _LEADS_INTO.search(text)
     return words <= LEAD_IN_WORDS and bool(last) and last.group(1).lower() in STOPWORDS

@@ -28,6 +28,15 @@ def test_labels_are_no_candidates_but_short_sentences_and_list_entries_are():
     assert not candidates.is_label("2023-07-31 14:21·Forum on Global Human Rights Governance", False)
 
 
+def test_a_breadcrumb_trail_is_a_label():
+    assert candidates.is_label("CHINA VIEW> Documents> Detail", False)
+    assert candidates.is_label("Home » News » Statements", False)
+    # a dateline is not a trail, nor is a sentence or a list entry that holds the sign
+    assert not candidates.is_label("29-31 October 2025 | Copenhagen, Denmark", False)
+    assert not candidates.is_label("Growth was > 5% in 2020.", False)
+    assert not candidates.is_label("123. Stand with HK@JPN>", True)
+
+
 def test_lines_leading_into_what_follows_are_labels():
     for line in ("In partnership with", "Co-organised by", "Who we work with", "Signatories of the letter:"):
         assert candidates.is_label(line, False), line
