@@ -43,6 +43,7 @@ def candidates(
     limit: int,
     passage_rank: bool = False,
     each_document: bool = False,
+    specifics: tuple[str, ...] = (),
 ) -> list[Candidate]:
     """The ``limit`` sentences of the hit passages most like the question (first stage), best first.
 
@@ -56,8 +57,11 @@ def candidates(
             best_rank.setdefault(backend.sentence_row(hit.passage.doc, position), rank)
     distinct: dict[str, int] = {}
     sentences = {row: backend.sentence_at(row) for row in best_rank}
+    holders = documents_holding(backend, {s.doc for s in sentences.values()}, specifics)
     titles: dict[str, set[str]] = {}
     for row, sentence in sentences.items():
+        if holders and sentence.doc not in holders:
+            continue
         if sentence.doc not in titles:
             titles[sentence.doc] = set(tokenize(backend.document(sentence.doc).title))
         text = backend.text(sentence.doc, sentence.span)
@@ -93,6 +97,16 @@ def candidates(
         )
         for i in chosen.tolist()
     ]
+
+
+def documents_holding(backend: SearchBackend, docs: set[str], specifics: tuple[str, ...]) -> set[str]:
+    """Those of ``docs`` whose text holds every one of ``specifics`` (numbers, years, ordinals of the
+    question) as a word. A document that never mentions the question's "2025" cannot say what happened
+    in 2025. Empty when there are no specifics or no document holds them all (then none is left out)."""
+    if not specifics:
+        return set()
+    patterns = [re.compile(rf"(?<![\w.]){re.escape(s)}(?![\w])", re.IGNORECASE) for s in specifics]
+    return {d for d in docs if all(p.search(backend.document(d).text) for p in patterns)}
 
 
 def spread(ranked: np.ndarray, docs: list[str], limit: int) -> np.ndarray:

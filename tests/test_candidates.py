@@ -127,3 +127,36 @@ def test_spread_takes_each_documents_best_then_the_next_best():
     assert candidates.spread(ranked, docs, limit=4).tolist() == [4, 0, 2, 5]
     assert candidates.spread(ranked, docs, limit=2).tolist() == [4, 2]
     assert candidates.spread(ranked, docs, limit=9).tolist() == ranked.tolist()
+
+
+class _Texts:
+    """A backend's ``document`` for ``documents_holding``: documents by id, with their text."""
+
+    def __init__(self, texts):
+        self.texts = texts
+
+    def document(self, doc):
+        from types import SimpleNamespace
+
+        return SimpleNamespace(text=self.texts[doc])
+
+
+def test_documents_holding_every_number_of_the_question():
+    backend = _Texts({"a": "Held on 2025-04-19, the 23RD forum.", "b": "In 2010 and 2.5 times", "c": "On 12025."})
+    docs = {"a", "b", "c"}
+    assert candidates.documents_holding(backend, docs, ("2025", "23rd")) == {"a"}  # as a word, any case
+    assert candidates.documents_holding(backend, docs, ("2010",)) == {"b"}
+    assert candidates.documents_holding(backend, docs, ("5",)) == set()  # not the 5 of 2.5
+    assert candidates.documents_holding(backend, docs, ()) == set()
+
+
+def test_sentences_of_documents_without_the_questions_numbers_are_left_out(tiny_settings, fake_embedder):
+    engine = Engine.open(tiny_settings, embedder=fake_embedder, build="missing")
+    retrieved = engine.retrieve("Which 2 groups signed the letter?", 5)
+    args = (engine.backend, "Which 2 groups signed the letter?", retrieved.query_vector, retrieved.hits, 50)
+    every = candidates.candidates(*args)
+    assert {c.doc for c in every} > {"b.txt"}
+    # "2" is a word of b.txt only ("2. Beta Watch"): the other documents' sentences are left out
+    assert {c.doc for c in candidates.candidates(*args, specifics=("2",))} == {"b.txt"}
+    # a number no retrieved document holds leaves them all in
+    assert candidates.candidates(*args, specifics=("1999",)) == every
