@@ -94,7 +94,9 @@ class AnswerParameters:
     #: Measured 2026-11-25, one process, on and off: squad2-dev validation answer 0.857 and first sentence
     #: 0.824 both ways, unanswerable abstained 0.081 -> 0.085 (3 questions whose year only another article
     #: holds), overall 0.460 -> 0.462; 24 seed questions written blind by a helper: answer 0.55 -> 0.60;
-    #: dev.jsonl, team_checks, the probes and the conversations unchanged.
+    #: dev.jsonl, team_checks, the probes and the conversations unchanged. Not for a question across
+    #: sources, where each document may answer its own part: "the 2010 statement" and "the open letter"
+    #: (dev-25 and one across-sources check lost the letter's document).
     specifics_in_document: bool = True
     #: the reader reads the candidates in first-stage order and stops once the rest can no longer
     #: plausibly change the answer (``settled``): an unread candidate at position i would need a logit
@@ -437,7 +439,9 @@ def build_answer(
         limit = params.across_candidates
     else:
         limit = params.candidates
-    specifics = tuple(m.group(0) for m in _SPECIFIC.finditer(question)) if params.specifics_in_document else ()
+    # across sources, each document may answer its own part ("the 2010 statement" and "the open letter")
+    by_specifics = params.specifics_in_document and not across_sources
+    specifics = tuple(m.group(0) for m in _SPECIFIC.finditer(question)) if by_specifics else ()
     found = candidates(backend, searched, query_vector, hits, limit, params.passage_rank, each_source, specifics)
     # the rank prior and ``plausible_logits`` were measured on the first stage's plain order; a
     # follow-up's order says little (``follow_up_candidates``) and one across sources is spread over the

@@ -135,6 +135,14 @@ def test_a_question_across_sources_reads_the_best_sentences_of_each_document(tin
     engine.answer_parameters = replace(engine.answer_parameters, across_candidates=0, candidates=3)
     engine.ask(question)
     assert len({c.doc for c in read_lists[-1]}) < 3  # without it: the first stage's best 3, wherever they are
+    # a number of the question held by one document only (b.txt's "2."): another question keeps to that
+    # document, one across sources does not, as each document may answer its own part
+    engine.answer_parameters = replace(engine.answer_parameters, across_candidates=0, candidates=3)
+    engine.ask("Which 2 groups signed the letter?")
+    assert {c.doc for c in read_lists[-1]} == {"b.txt"}
+    engine.answer_parameters = replace(engine.answer_parameters, across_candidates=3)
+    engine.ask("How do the documents describe the 2 groups?")
+    assert sorted(c.doc for c in read_lists[-1]) == ["a.txt", "b.txt", "c.md"]
     # a question across sources over one document (a filter) is read as any other question
     engine.answer_parameters = replace(engine.answer_parameters, across_candidates=8, candidates=2)
     engine.ask(question, docs=["a.txt"])
