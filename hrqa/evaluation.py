@@ -389,7 +389,9 @@ def format_report(report: dict) -> str:
         cells = [kind, str(n)] + [("" if k not in figures else f"{figures[k]:.2f}") for k in keys]
         lines.append("  ".join(f"{c:>10}" for c in cells))
     for name, figures in report.get("baselines", {}).items():
-        if "questions" in figures:
+        if figures.get("questions") == 0:  # no single-answer question for a paragraph to hold
+            lines.append(f"{'baseline':>10}  {0:>10}  {'':>10}  {'':>10}  {'':>10}  {name}: no question to score")
+        elif "questions" in figures:
             lines.append(
                 f"{'baseline':>10}  {figures['questions']:>10}  {figures['hit@5']:>10.2f}  {'':>10}  "
                 f"{figures['top1_passage']:>10.2f}  {name}"

@@ -277,3 +277,18 @@ def test_reader_logit_percentiles_read_every_candidate_and_leave_the_engine_as_i
     expected = [9.0 if s == "The river festival was held in Lyon." else -5.0 for s in read]
     assert [p["p99"] for p in report["positions"]] == expected
     assert engine.reader is fake and engine.answer_parameters is shipped
+
+
+def test_a_baseline_with_no_question_to_score_prints_no_figures():
+    report = {
+        "questions": 1,
+        "latency_ms_p50": 1.0,
+        "overall": {"coverage": 1.0},
+        "by_kind": {"perspective": {"coverage": 1.0, "coverage_n": 1}},
+        "misses": [],
+        "baselines": {
+            "dense FAISS over paragraphs": {"questions": 0, "hit@5": float("nan"), "top1_passage": float("nan")}
+        },
+    }
+    text = evaluation.format_report(report)
+    assert "nan" not in text and "dense FAISS over paragraphs: no question to score" in text
