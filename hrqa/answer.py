@@ -217,6 +217,11 @@ def read(
 _SPECIFIC = re.compile(r"\b\d+(?:st|nd|rd|th)?\b")
 
 
+def specifics(question: str) -> tuple[str, ...]:
+    """The numbers, years and ordinals of the question, in order."""
+    return tuple(match.group(0) for match in _SPECIFIC.finditer(question))
+
+
 def missing_specifics(question: str, knows) -> list[str]:
     """Numbers and ordinals in the question that occur nowhere in the corpus.
 
@@ -224,10 +229,10 @@ def missing_specifics(question: str, knows) -> list[str]:
     ``knows(token)`` says whether a token is indexed.
     """
     missing = []
-    for match in _SPECIFIC.finditer(question):
-        tokens = tokenize(match.group(0))
+    for specific in specifics(question):
+        tokens = tokenize(specific)
         if tokens and not any(knows(t) for t in tokens):
-            missing.append(match.group(0))
+            missing.append(specific)
     return missing
 
 
@@ -441,8 +446,8 @@ def build_answer(
         limit = params.candidates
     # across sources, each document may answer its own part ("the 2010 statement" and "the open letter")
     by_specifics = params.specifics_in_document and not across_sources
-    specifics = tuple(m.group(0) for m in _SPECIFIC.finditer(question)) if by_specifics else ()
-    found = candidates(backend, searched, query_vector, hits, limit, params.passage_rank, each_source, specifics)
+    numbers = specifics(question) if by_specifics else ()
+    found = candidates(backend, searched, query_vector, hits, limit, params.passage_rank, each_source, numbers)
     # the rank prior and ``plausible_logits`` were measured on the first stage's plain order; a
     # follow-up's order says little (``follow_up_candidates``) and one across sources is spread over the
     # documents: their candidates are all read, without the prior
