@@ -314,3 +314,58 @@ def test_an_off_topic_question_is_abstained_on_even_when_the_reader_is_unsure():
     )
     near = [replace(_candidate(0.3), dense=0.5, lexical=0.0)]
     assert answer.abstention_reason("What is the capital of Peru?", near, 0.6, knows, params) is None
+
+
+def test_quantity_questions_are_told_by_how_many_or_how_much():
+    assert answer.asks_quantity("Roughly how many experts took part in the forum?")
+    assert answer.asks_quantity("How much money did the EU put into the seminar?")
+    assert not answer.asks_quantity("How did the seminar end?")
+    assert not answer.asks_quantity("Which organisations signed the letter?")
+
+
+def test_a_count_is_stated_in_digits_or_words_but_dates_years_and_ordinals_are_no_count():
+    for text in (
+        "Nearly 60 human rights experts gathered.",
+        "It gathered around one hundred participants.",
+        "The dialogues have been held on 12 previous occasions since 1989.",
+        "It cost $5 million.",
+        "On 26 June 2020, an unprecedented 50 United Nations experts called for measures.",
+    ):
+        assert answer.states_quantity(text), text
+    for text in (
+        "Professor Gong was invited to attend the 2025 Asian Human Rights Forum.",
+        "It was convened in Copenhagen from 29 to 31 October 2025.",
+        "On May 13, the governments meet.",
+        "The 23rd edition built upon decades of work.",
+        "One of the speakers left.",
+    ):
+        assert not answer.states_quantity(text), text
+
+
+def test_for_a_quantity_question_the_sentences_stating_a_count_come_first():
+    rated = [
+        _candidate(0.6, text="Professor Gong attended the 2025 forum."),
+        _candidate(0.3, text="Nearly 60 experts gathered.", start=20, end=30),
+        _candidate(0.0, text="Unread: 70 people.", start=40, end=50),
+    ]
+    assert [c.text for c in answer.counted_first(rated)] == [
+        "Nearly 60 experts gathered.",
+        "Professor Gong attended the 2025 forum.",
+        "Unread: 70 people.",
+    ]
+    # none states a count: the reader's order stands
+    assert answer.counted_first(rated[:1]) == rated[:1]
+
+
+def test_a_quantity_question_is_answered_with_the_sentence_that_states_the_count(real_engine):
+    question = "How many experts from Asian countries met at the forum in Chongqing?"
+    result = real_engine.ask(question)
+    assert not result.abstained and "Nearly 60" in result.sentences[0].text
+    # the reader alone prefers a sentence about the forum that states no count
+    without = replace(real_engine.answer_parameters, quantity_needs_number=False)
+    real_engine.answer_parameters, kept = without, real_engine.answer_parameters
+    try:
+        alone = real_engine.ask(question)
+    finally:
+        real_engine.answer_parameters = kept
+    assert alone.sentences and "Nearly 60" not in alone.sentences[0].text
