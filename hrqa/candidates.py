@@ -44,12 +44,15 @@ def candidates(
     passage_rank: bool = False,
     each_document: bool = False,
     specifics: tuple[str, ...] = (),
+    counted: int = 0,
 ) -> list[Candidate]:
     """The ``limit`` sentences of the hit passages most like the question (first stage), best first.
 
     One candidate per distinct wording (``wording``): a line repeated in a document is one sentence. ``passage_rank``:
     the rank of a sentence's passage in retrieval is a third signal of the fusion.
     ``each_document``: each document's best sentence comes in before the next best (``spread``).
+    ``counted``: after them, the best this many that state a count (``states_quantity``), for a question
+    asking how many.
     """
     best_rank: dict[int, int] = {}
     for rank, hit in enumerate(hits):
@@ -84,6 +87,11 @@ def candidates(
         chosen = spread(ranked, [sentences[r].doc for r in rows.tolist()], limit)
     else:
         chosen = first_stage(dense, lexical, limit, ranks)
+    if counted:
+        ranked = first_stage(dense, lexical, len(rows), ranks)
+        kept = set(chosen.tolist())
+        stating = [i for i in ranked.tolist() if i not in kept and states_quantity(texts[i])][:counted]
+        chosen = np.asarray(chosen.tolist() + stating, dtype=np.int64)
     return [
         Candidate(
             row=int(rows[i]),
@@ -97,6 +105,32 @@ def candidates(
         )
         for i in chosen.tolist()
     ]
+
+
+_NUMBER_WORDS = (
+    "two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|"
+    "eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundred|hundreds|thousand|thousands|"
+    "million|millions|billion|billions|trillion|dozen|dozens|twice|thrice"
+)
+_QUANTITY = re.compile(rf"\d|\b(?:{_NUMBER_WORDS})\b", re.IGNORECASE)
+
+_MONTH = (
+    r"(?:january|february|march|april|may|june|july|august|september|october|november|december|"
+    r"jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec)\.?"
+)
+_DAYS = r"\d{1,2}(?:\s*(?:-|–|to|and)\s*\d{1,2})?"
+#: dates, years, ordinals and list numbers ("182. Dawn of Hong Kong"): numbers that say when or which,
+#: not how many
+_NOT_A_COUNT = re.compile(
+    rf"\b(?:{_DAYS}\s+{_MONTH}|{_MONTH}\s+{_DAYS}\b|(?:1[5-9]|20)\d\d\b|\d+(?:st|nd|rd|th)\b)|^\W*\d+[.)]\s",
+    re.IGNORECASE,
+)
+
+
+def states_quantity(text: str) -> bool:
+    """Whether a sentence states a count or an amount, in digits or in words (dates, years and ordinals
+    are not one)."""
+    return bool(_QUANTITY.search(_NOT_A_COUNT.sub(" ", text)))
 
 
 def documents_holding(backend: SearchBackend, docs: set[str], specifics: tuple[str, ...]) -> set[str]:

@@ -331,15 +331,16 @@ def test_a_count_is_stated_in_digits_or_words_but_dates_years_and_ordinals_are_n
         "It cost $5 million.",
         "On 26 June 2020, an unprecedented 50 United Nations experts called for measures.",
     ):
-        assert answer.states_quantity(text), text
+        assert candidates.states_quantity(text), text
     for text in (
         "Professor Gong was invited to attend the 2025 Asian Human Rights Forum.",
         "It was convened in Copenhagen from 29 to 31 October 2025.",
         "On May 13, the governments meet.",
         "The 23rd edition built upon decades of work.",
         "One of the speakers left.",
+        "182. Dawn of Hong Kong",
     ):
-        assert not answer.states_quantity(text), text
+        assert not candidates.states_quantity(text), text
 
 
 def test_for_a_quantity_question_the_sentences_stating_a_count_come_first():
@@ -369,3 +370,15 @@ def test_a_quantity_question_is_answered_with_the_sentence_that_states_the_count
     finally:
         real_engine.answer_parameters = kept
     assert alone.sentences and "Nearly 60" not in alone.sentences[0].text
+
+
+def test_the_first_stage_adds_the_best_sentences_stating_a_count_for_a_quantity_question(real_engine):
+    question = "How many of the groups behind the call for a UN mechanism on China did not want their names published?"
+    retrieved = real_engine.retrieve(question, 5)
+    args = (real_engine.backend, question, retrieved.query_vector, retrieved.hits, 5, True)
+    plain = candidates.candidates(*args)
+    counted = candidates.candidates(*args, counted=2)
+    assert counted[:5] == plain
+    added = counted[5:]
+    assert len(added) == 2 and all(candidates.states_quantity(c.text) for c in added)
+    assert not {c.row for c in added} & {c.row for c in plain}

@@ -157,10 +157,11 @@ def test_dev_questions_meet_the_answer_quality_targets(real_engine):
 def test_questions_written_blind_keep_their_figures(real_engine):
     """24 seed questions a helper wrote without seeing the answer step or the other question sets
     (``blind_checks.jsonl``): measured 2026-11-25, answer 0.60, first sentence 0.50, hit@5 0.85, false
-    abstention 0.10. Well below dev.jsonl's figures: this is what unseen questions get. Floors a little
+    abstention 0.10; with the quantity rule (``AnswerParameters.quantity_needs_number``) answer 0.70, first
+    sentence 0.60. Well below dev.jsonl's figures: this is what unseen questions get. Floors a little
     below, so a regression fails."""
     overall = evaluation.run_questions(real_engine, DATA / "blind_checks.jsonl")["overall"]
-    assert overall["answer"] >= 0.5
+    assert overall["answer"] >= 0.6
     assert overall["hit@5"] >= 0.8
     assert overall["false_abstention"] <= 0.15
 
@@ -171,10 +172,10 @@ def test_a_second_set_written_blind_keeps_its_figures(real_engine):
     (``blind_checks_2.jsonl``, ``blind_conversations.jsonl``). First run, 2026-11-25: answer 0.56, first
     sentence 0.52, hit@5 0.92, unanswerable abstained 0.00, false abstention 0.04; follow-ups answered
     0.71, false abstention 0.14. With the quantity rule they led to (``AnswerParameters.quantity_needs_number``):
-    answer 0.60, first sentence 0.56. Floors a little below, so a regression fails."""
+    answer 0.68, first sentence 0.60. Floors a little below, so a regression fails."""
     single = evaluation.run_questions(real_engine, DATA / "blind_checks_2.jsonl")["overall"]
-    assert single["answer"] >= 0.5
-    assert single["top1_sentence"] >= 0.45
+    assert single["answer"] >= 0.6
+    assert single["top1_sentence"] >= 0.5
     assert single["hit@5"] >= 0.85
     assert single["false_abstention"] <= 0.1
     follow_ups = evaluation.run_questions(real_engine, DATA / "blind_conversations.jsonl")["overall"]
