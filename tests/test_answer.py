@@ -382,3 +382,51 @@ def test_the_first_stage_adds_the_best_sentences_stating_a_count_for_a_quantity_
     added = counted[5:]
     assert len(added) == 2 and all(candidates.states_quantity(c.text) for c in added)
     assert not {c.row for c in added} & {c.row for c in plain}
+
+
+def test_date_and_who_questions_are_told_from_their_wording():
+    assert answer.asks_date("In what year did Liu Huawen join the committee?")
+    assert answer.asks_date("On which date was the letter published?")
+    assert not answer.asks_date("When was the seminar held?")  # "when" may be answered by an event
+    assert not answer.asks_date("On what grounds do they contest it?")
+    assert answer.asks_who("Who delivered the keynote address?") and answer.asks_who("By whom was it hosted?")
+    assert not answer.asks_who("What did the man who founded it say?")  # a relative "who" asks no one
+
+
+def test_a_date_is_a_year_month_day_or_century_and_a_name_is_a_capitalised_word_the_question_lacks():
+    assert answer.states_date("It was issued on May 10, 2010.") and answer.states_date("In the 1990s it grew.")
+    assert answer.states_date("It began in the 18th century.")
+    assert not answer.states_date("The author is a member of the UN Committee against Torture.")
+    question = "Who delivered the keynote at the ASEM Seminar on Human Rights?"
+    assert not answer.names_beyond("The ASEM Seminar on Human Rights reaffirmed its commitment.", question)
+    assert answer.names_beyond("The keynote was delivered by Professor Gong Xianghe.", question)
+    # a sentence's first word is capitalised whatever it is
+    assert not answer.names_beyond("Participants praised the keynote.", question)
+
+
+def test_a_date_or_who_question_whose_best_sentence_states_none_is_abstained_on():
+    knows = {"letter"}.__contains__
+    params = answer.AnswerParameters()
+    undated = [_candidate(0.8, text="An open letter to the Secretary-General.")]
+    dated = [_candidate(0.8, text="The letter was published on 9 September 2020.")]
+    reason = answer.abstention_reason("On what date was the letter published?", undated, 0.2, knows, params)
+    assert reason and "date" in reason
+    assert answer.abstention_reason("On what date was the letter published?", dated, 0.2, knows, params) is None
+    off = replace(params, date_needs_date=False, who_needs_name=False)
+    assert answer.abstention_reason("On what date was the letter published?", undated, 0.2, knows, off) is None
+    unnamed = [_candidate(0.8, text="The open letter was signed in haste.")]
+    reason = answer.abstention_reason("Who signed the open letter?", unnamed, 0.2, knows, params)
+    assert reason and "who" in reason
+    named = [_candidate(0.8, text="It was signed by Amnesty International.")]
+    assert answer.abstention_reason("Who signed the open letter?", named, 0.2, knows, params) is None
+    # a follow-up: what it asks for comes from the question as asked, not from the conversation before it
+    searched = "Who wrote the open letter? On what date was it published?"
+    assert answer.abstention_reason(searched, named, 0.2, knows, params, asked="On what date was it published?")
+    assert answer.abstention_reason(searched, dated, 0.2, knows, params, asked="On what date was it published?") is None
+
+
+def test_the_corpus_never_dating_what_a_question_asks_the_date_of_is_abstained_on(real_engine):
+    result = real_engine.ask("In what year did Liu Huawen join the UN Committee against Torture?")
+    assert result.abstained and "date" in result.abstain_reason
+    dated = real_engine.ask("On what date did Chinese Human Rights Defenders issue its statement on the dialogue?")
+    assert not dated.abstained and "May 10, 2010" in dated.sentences[0].text
