@@ -142,13 +142,14 @@ def test_beir_searches_with_the_configuration_ask_retrieves_with(tmp_path, fake_
 def test_dev_questions_meet_the_answer_quality_targets(real_engine):
     """dev.jsonl through the trained reader: a floor at the figures measured when it shipped (answer
     0.70, first sentence 0.56, unanswerable abstained 0.25, false abstention 0.04, hit@5 0.96), so a
-    regression fails. Issue 10's targets (answer >= 0.90, abstained >= 0.75) are not met yet."""
+    regression fails; unanswerable abstained 0.50 since the date and who rules (2026-11-25). Issue 10's
+    targets (answer >= 0.90, abstained >= 0.75) are not met yet."""
     report = evaluation.run_questions(real_engine, DATA / "dev.jsonl")
     overall = report["overall"]
     assert overall["hit@5"] >= 0.95
     assert overall["answer"] >= 0.60
     assert overall["top1_sentence"] >= 0.40
-    assert overall["correct_abstention"] >= 0.25
+    assert overall["correct_abstention"] >= 0.5
     assert overall["false_abstention"] <= 0.05
     assert overall["coverage"] >= 0.9
 
@@ -158,10 +159,12 @@ def test_questions_written_blind_keep_their_figures(real_engine):
     """24 seed questions a helper wrote without seeing the answer step or the other question sets
     (``blind_checks.jsonl``): measured 2026-11-25, answer 0.60, first sentence 0.50, hit@5 0.85, false
     abstention 0.10; with the quantity rule (``AnswerParameters.quantity_needs_number``) answer 0.70, first
-    sentence 0.60. Well below dev.jsonl's figures: this is what unseen questions get. Floors a little
-    below, so a regression fails."""
+    sentence 0.60; with the date and who rules (``date_needs_date``, ``who_needs_name``) unanswerable
+    abstained 0.25 -> 0.75. Well below dev.jsonl's figures: this is what unseen questions get. Floors a
+    little below, so a regression fails."""
     overall = evaluation.run_questions(real_engine, DATA / "blind_checks.jsonl")["overall"]
     assert overall["answer"] >= 0.6
+    assert overall["correct_abstention"] >= 0.5
     assert overall["hit@5"] >= 0.8
     assert overall["false_abstention"] <= 0.15
 
@@ -172,12 +175,14 @@ def test_a_second_set_written_blind_keeps_its_figures(real_engine):
     (``blind_checks_2.jsonl``, ``blind_conversations.jsonl``). First run, 2026-11-25: answer 0.56, first
     sentence 0.52, hit@5 0.92, unanswerable abstained 0.00, false abstention 0.04; follow-ups answered
     0.71, false abstention 0.14. With the quantity rule they led to (``AnswerParameters.quantity_needs_number``):
-    answer 0.68, first sentence 0.60. Floors a little below, so a regression fails."""
+    answer 0.68, first sentence 0.60; with the date and who rules unanswerable abstained 0.60. Floors a
+    little below, so a regression fails."""
     single = evaluation.run_questions(real_engine, DATA / "blind_checks_2.jsonl")["overall"]
     assert single["answer"] >= 0.6
     assert single["top1_sentence"] >= 0.5
     assert single["hit@5"] >= 0.85
     assert single["false_abstention"] <= 0.1
+    assert single["correct_abstention"] >= 0.4
     follow_ups = evaluation.run_questions(real_engine, DATA / "blind_conversations.jsonl")["overall"]
     assert follow_ups["answer"] >= 0.6
     assert follow_ups["false_abstention"] <= 0.2
