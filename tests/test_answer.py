@@ -430,3 +430,35 @@ def test_the_corpus_never_dating_what_a_question_asks_the_date_of_is_abstained_o
     assert result.abstained and "date" in result.abstain_reason
     dated = real_engine.ask("On what date did Chinese Human Rights Defenders issue its statement on the dialogue?")
     assert not dated.abstained and "May 10, 2010" in dated.sentences[0].text
+
+
+def _seed_candidate(engine, doc, opening):
+    backend = engine.backend
+    for row in backend.sentence_rows_of(doc):
+        sentence = backend.sentence_at(row)
+        text = backend.text(doc, sentence.span)
+        if text.startswith(opening):
+            return Candidate(row=row, doc=doc, span=sentence.span, text=text, dense=0.5, lexical=0.5, passage_rank=0)
+    raise AssertionError(f"no sentence of {doc} opens with {opening!r}")
+
+
+def test_an_answer_sentence_that_points_back_brings_the_sentence_before_it(real_engine):
+    doc = "002_c71cddd6e74d6b21.txt"
+    pointing = _seed_candidate(real_engine, doc, "This approach could leverage public purchasing power")
+    before = answer.antecedent(real_engine.backend, pointing)
+    assert before is not None and "public procurement" in before.text
+    assert real_engine.backend.text(doc, before.span) == before.text and before.span.end <= pointing.span.start
+    # a sentence that names its own subject needs nothing before it
+    assert answer.antecedent(real_engine.backend, before) is None
+
+
+def test_the_sentence_pointed_back_to_is_quoted_after_the_answer_and_cited(real_engine):
+    result = real_engine.ask(
+        "How did participants suggest governments could use their buying power to push AI vendors toward respecting rights?"
+    )
+    texts = [s.text for s in result.sentences]
+    assert texts[0].startswith("This approach could leverage") and "public procurement" in texts[1]
+    for sentence in result.sentences:  # each quoted sentence is exact at its offsets in a cited passage
+        citation = next(c for c in result.citations if c.n == sentence.citation)
+        assert citation.span.contains(sentence.span)
+        assert real_engine.document(sentence.doc).text[sentence.span.start : sentence.span.end] == sentence.text
