@@ -175,8 +175,8 @@ def test_a_second_set_written_blind_keeps_its_figures(real_engine):
     (``blind_checks_2.jsonl``, ``blind_conversations.jsonl``). First run, 2026-11-25: answer 0.56, first
     sentence 0.52, hit@5 0.92, unanswerable abstained 0.00, false abstention 0.04; follow-ups answered
     0.71, false abstention 0.14. With the quantity rule they led to (``AnswerParameters.quantity_needs_number``):
-    answer 0.68, first sentence 0.60; with the date and who rules unanswerable abstained 0.60. Floors a
-    little below, so a regression fails."""
+    answer 0.68, first sentence 0.60; with the date and who rules unanswerable abstained 0.60; with the
+    sentence an answer points back to, answer 0.72. Floors a little below, so a regression fails."""
     single = evaluation.run_questions(real_engine, DATA / "blind_checks_2.jsonl")["overall"]
     assert single["answer"] >= 0.6
     assert single["top1_sentence"] >= 0.5
