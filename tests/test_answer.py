@@ -462,3 +462,18 @@ def test_the_sentence_pointed_back_to_is_quoted_after_the_answer_and_cited(real_
         citation = next(c for c in result.citations if c.n == sentence.citation)
         assert citation.span.contains(sentence.span)
         assert real_engine.document(sentence.doc).text[sentence.span.start : sentence.span.end] == sentence.text
+
+
+def test_a_question_naming_how_many_things_it_wants_prefers_sentences_naming_that_many():
+    assert answer.named_count("Which five issues did CHRD want Washington to prioritise?") == 5
+    assert answer.named_count("What are the 2 integer responses to a decision problem?") == 2
+    assert answer.named_count("Which issues did CHRD raise?") == 0
+    assert answer.named_count("Did both governments agree to two rounds?") == 0
+    assert answer.lists_at_least("CHRD urges the U.S. to highlight five critical areas of concern.", 5)
+    assert answer.lists_at_least("Violations in Hong Kong, Tibet, and Xinjiang.", 3)
+    assert not answer.lists_at_least("This statement was issued by CHRD on May 10, 2010.", 3)
+    rated = [
+        _candidate(0.6, text="This statement was issued by CHRD on May 10, 2010."),
+        _candidate(0.3, text="Violations in Hong Kong, Tibet, and Xinjiang.", start=20, end=30),
+    ]
+    assert [c.text for c in answer.naming_first(rated, 3)] == [rated[1].text, rated[0].text]
