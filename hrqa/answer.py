@@ -366,9 +366,16 @@ def asks_who(question: str) -> bool:
     return bool(_WHO_QUESTION.search(question))
 
 
+#: scripts without letter case (Chinese, Japanese, Korean): their names cannot be told by capitals
+_UNCASED = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")
+
+
 def names_beyond(text: str, question: str) -> bool:
     """Whether a sentence holds a capitalised word (not its first) that the question does not hold: a
-    name the question does not already give."""
+    name the question does not already give. A sentence in a script without letter case may name anyone,
+    so it counts as naming someone."""
+    if _UNCASED.search(text):
+        return True
     asked = {t.casefold() for t in re.findall(r"[\w'’-]+", question)}
     return any(m.group(0).casefold() not in asked for m in _CAPITALISED.finditer(text.strip()))
 

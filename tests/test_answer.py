@@ -402,6 +402,8 @@ def test_a_date_is_a_year_month_day_or_century_and_a_name_is_a_capitalised_word_
     assert answer.names_beyond("The keynote was delivered by Professor Gong Xianghe.", question)
     # a sentence's first word is capitalised whatever it is
     assert not answer.names_beyond("Participants praised the keynote.", question)
+    # no letter case, no telling: a sentence in Chinese may name anyone
+    assert answer.names_beyond("主旨演讲由龚向和教授发表。", question)
 
 
 def test_a_date_or_who_question_whose_best_sentence_states_none_is_abstained_on():
