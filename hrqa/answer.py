@@ -342,7 +342,9 @@ def counted_first(rated: list[Candidate]) -> list[Candidate]:
 _DATE_QUESTION = re.compile(r"\b(?:what|which)\s+(?:year|date|day|month|century|decade)\b", re.IGNORECASE)
 _DATE = re.compile(
     r"\b(?:\d{3,4}s?|\d{1,2}(?:st|nd|rd|th)?|january|february|march|april|may|june|july|august|september|october|"
-    r"november|december|century|centuries|decade|bc|bce|ad|ce)\b",
+    r"november|december|century|centuries|decade|bc|bce|ad|ce)\b"
+    # "2025年4月19日": digits run into the date's characters, with no word boundary between
+    r"|\d+\s*[年月日]",
     re.IGNORECASE,
 )
 

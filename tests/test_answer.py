@@ -396,6 +396,7 @@ def test_date_and_who_questions_are_told_from_their_wording():
 def test_a_date_is_a_year_month_day_or_century_and_a_name_is_a_capitalised_word_the_question_lacks():
     assert answer.states_date("It was issued on May 10, 2010.") and answer.states_date("In the 1990s it grew.")
     assert answer.states_date("It began in the 18th century.")
+    assert answer.states_date("论坛于2025年4月19日举行。")
     assert not answer.states_date("The author is a member of the UN Committee against Torture.")
     question = "Who delivered the keynote at the ASEM Seminar on Human Rights?"
     assert not answer.names_beyond("The ASEM Seminar on Human Rights reaffirmed its commitment.", question)
