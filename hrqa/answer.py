@@ -18,6 +18,7 @@ import numpy as np
 from hrqa.backends.base import SearchBackend
 from hrqa.candidates import Candidate, candidates, is_label, states_quantity
 from hrqa.lexical import tokenize
+from hrqa.question import COUNT_WORDS, asks_date, asks_quantity, asks_who, named_count
 from hrqa.reader import Reader, softmax_with_null
 from hrqa.records import Answer, AnswerSentence, Citation, Hit, Passage, Span
 
@@ -290,33 +291,10 @@ def missing_specifics(question: str, knows) -> list[str]:
     return missing
 
 
-_QUANTITY_QUESTION = re.compile(r"\bhow (?:many|much)\b", re.IGNORECASE)
-
-
-def asks_quantity(question: str) -> bool:
-    """ "How many …?", "How much …?": the answer is a quantity, so its sentence states one."""
-    return bool(_QUANTITY_QUESTION.search(question))
-
-
-_COUNTS = {w: n for n, w in enumerate(["two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"], 2)}
-_NAMED_COUNT = re.compile(
-    r"\b(?:which|what|the|name)\s+(two|three|four|five|six|seven|eight|nine|ten|[2-9])\b", re.IGNORECASE
-)
-
-
-def named_count(question: str) -> int:
-    """ "Which three regions …?": how many things the question asks for (0 when it names no count)."""
-    match = _NAMED_COUNT.search(question)
-    if not match:
-        return 0
-    word = match.group(1).lower()
-    return int(word) if word.isdigit() else _COUNTS[word]
-
-
 def lists_at_least(text: str, count: int) -> bool:
     """Whether a sentence names ``count`` things: says the count ("five critical areas"), or lists at least
     that many items (parts between commas, semicolons, "and" and "or")."""
-    word = next(w for w, n in _COUNTS.items() if n == count)
+    word = next(w for w, n in COUNT_WORDS.items() if n == count)
     if re.search(rf"\b(?:{word}|{count})\b", text, re.IGNORECASE):
         return True
     items = [p for p in re.split(r",|;|\band\b|\bor\b", text) if p.strip()]
@@ -339,7 +317,6 @@ def counted_first(rated: list[Candidate]) -> list[Candidate]:
     return stating + [c for c in rated if c not in stating]
 
 
-_DATE_QUESTION = re.compile(r"\b(?:what|which)\s+(?:year|date|day|month|century|decade)\b", re.IGNORECASE)
 _DATE = re.compile(
     r"\b(?:\d{3,4}s?|\d{1,2}(?:st|nd|rd|th)?|january|february|march|april|may|june|july|august|september|october|"
     r"november|december|century|centuries|decade|bc|bce|ad|ce)\b"
@@ -349,23 +326,12 @@ _DATE = re.compile(
 )
 
 
-def asks_date(question: str) -> bool:
-    """ "In what year …?", "On which date …?": the answer is a date."""
-    return bool(_DATE_QUESTION.search(question))
-
-
 def states_date(text: str) -> bool:
     """Whether a sentence states a year, a month, a day or a century."""
     return bool(_DATE.search(text))
 
 
-_WHO_QUESTION = re.compile(r"^\W*(?:(?:to|by|for|with|from|of)\s+)?(?:who|whom|whose)\b", re.IGNORECASE)
 _CAPITALISED = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][\w'’-]*")
-
-
-def asks_who(question: str) -> bool:
-    """ "Who …?", "By whom …?": the answer names someone."""
-    return bool(_WHO_QUESTION.search(question))
 
 
 #: scripts without letter case (Chinese, Japanese, Korean): their names cannot be told by capitals

@@ -186,3 +186,45 @@ def reader_question(question: str, searched: str, history: Sequence[str]) -> str
     follow-ups): question alone 0.8 answered right, question [SEP] previous question 0.6, the searched
     text (both questions run together) 0.2."""
     return question
+
+
+# What a question asks for, from its wording: the answer step checks the chosen sentence against it
+
+_QUANTITY_QUESTION = re.compile(r"\bhow (?:many|much)\b", re.IGNORECASE)
+
+
+def asks_quantity(question: str) -> bool:
+    """ "How many …?", "How much …?": the answer is a quantity, so its sentence states one."""
+    return bool(_QUANTITY_QUESTION.search(question))
+
+
+#: number words a question may name a count of things with, and their values
+COUNT_WORDS = {w: n for n, w in enumerate(["two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"], 2)}
+_NAMED_COUNT = re.compile(
+    r"\b(?:which|what|the|name)\s+(two|three|four|five|six|seven|eight|nine|ten|[2-9])\b", re.IGNORECASE
+)
+
+
+def named_count(question: str) -> int:
+    """ "Which three regions …?": how many things the question asks for (0 when it names no count)."""
+    match = _NAMED_COUNT.search(question)
+    if not match:
+        return 0
+    word = match.group(1).lower()
+    return int(word) if word.isdigit() else COUNT_WORDS[word]
+
+
+_DATE_QUESTION = re.compile(r"\b(?:what|which)\s+(?:year|date|day|month|century|decade)\b", re.IGNORECASE)
+
+
+def asks_date(question: str) -> bool:
+    """ "In what year …?", "On which date …?": the answer is a date."""
+    return bool(_DATE_QUESTION.search(question))
+
+
+_WHO_QUESTION = re.compile(r"^\W*(?:(?:to|by|for|with|from|of)\s+)?(?:who|whom|whose)\b", re.IGNORECASE)
+
+
+def asks_who(question: str) -> bool:
+    """ "Who …?", "By whom …?": the answer names someone."""
+    return bool(_WHO_QUESTION.search(question))

@@ -316,13 +316,6 @@ def test_an_off_topic_question_is_abstained_on_even_when_the_reader_is_unsure():
     assert answer.abstention_reason("What is the capital of Peru?", near, 0.6, knows, params) is None
 
 
-def test_quantity_questions_are_told_by_how_many_or_how_much():
-    assert answer.asks_quantity("Roughly how many experts took part in the forum?")
-    assert answer.asks_quantity("How much money did the EU put into the seminar?")
-    assert not answer.asks_quantity("How did the seminar end?")
-    assert not answer.asks_quantity("Which organisations signed the letter?")
-
-
 def test_a_count_is_stated_in_digits_or_words_but_dates_years_and_ordinals_are_no_count():
     for text in (
         "Nearly 60 human rights experts gathered.",
@@ -382,15 +375,6 @@ def test_the_first_stage_adds_the_best_sentences_stating_a_count_for_a_quantity_
     added = counted[5:]
     assert len(added) == 2 and all(candidates.states_quantity(c.text) for c in added)
     assert not {c.row for c in added} & {c.row for c in plain}
-
-
-def test_date_and_who_questions_are_told_from_their_wording():
-    assert answer.asks_date("In what year did Liu Huawen join the committee?")
-    assert answer.asks_date("On which date was the letter published?")
-    assert not answer.asks_date("When was the seminar held?")  # "when" may be answered by an event
-    assert not answer.asks_date("On what grounds do they contest it?")
-    assert answer.asks_who("Who delivered the keynote address?") and answer.asks_who("By whom was it hosted?")
-    assert not answer.asks_who("What did the man who founded it say?")  # a relative "who" asks no one
 
 
 def test_a_date_is_a_year_month_day_or_century_and_a_name_is_a_capitalised_word_the_question_lacks():
@@ -467,11 +451,7 @@ def test_the_sentence_pointed_back_to_is_quoted_after_the_answer_and_cited(real_
         assert real_engine.document(sentence.doc).text[sentence.span.start : sentence.span.end] == sentence.text
 
 
-def test_a_question_naming_how_many_things_it_wants_prefers_sentences_naming_that_many():
-    assert answer.named_count("Which five issues did CHRD want Washington to prioritise?") == 5
-    assert answer.named_count("What are the 2 integer responses to a decision problem?") == 2
-    assert answer.named_count("Which issues did CHRD raise?") == 0
-    assert answer.named_count("Did both governments agree to two rounds?") == 0
+def test_sentences_naming_as_many_things_as_the_question_wants_come_first():
     assert answer.lists_at_least("CHRD urges the U.S. to highlight five critical areas of concern.", 5)
     assert answer.lists_at_least("Violations in Hong Kong, Tibet, and Xinjiang.", 3)
     assert not answer.lists_at_least("This statement was issued by CHRD on May 10, 2010.", 3)

@@ -1,0 +1,29 @@
+"""What a question asks for, read from its wording (``hrqa/question.py``); the rest of the module is
+tested with the engine (``test_engine.py``)."""
+
+from __future__ import annotations
+
+from hrqa import question
+
+
+def test_quantity_questions_are_told_by_how_many_or_how_much():
+    assert question.asks_quantity("Roughly how many experts took part in the forum?")
+    assert question.asks_quantity("How much money did the EU put into the seminar?")
+    assert not question.asks_quantity("How did the seminar end?")
+    assert not question.asks_quantity("Which organisations signed the letter?")
+
+
+def test_date_and_who_questions_are_told_from_their_wording():
+    assert question.asks_date("In what year did Liu Huawen join the committee?")
+    assert question.asks_date("On which date was the letter published?")
+    assert not question.asks_date("When was the seminar held?")  # "when" may be answered by an event
+    assert not question.asks_date("On what grounds do they contest it?")
+    assert question.asks_who("Who delivered the keynote address?") and question.asks_who("By whom was it hosted?")
+    assert not question.asks_who("What did the man who founded it say?")  # a relative "who" asks no one
+
+
+def test_a_question_may_name_how_many_things_it_wants():
+    assert question.named_count("Which five issues did CHRD want Washington to prioritise?") == 5
+    assert question.named_count("What are the 2 integer responses to a decision problem?") == 2
+    assert question.named_count("Which issues did CHRD raise?") == 0
+    assert question.named_count("Did both governments agree to two rounds?") == 0
