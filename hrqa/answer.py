@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from hrqa.backends.base import SearchBackend
-from hrqa.candidates import Candidate, candidates, is_label, states_quantity
+from hrqa.candidates import Candidate, candidates, ends_sentence, is_label, states_quantity
 from hrqa.lexical import tokenize
 from hrqa.question import COUNT_WORDS, asks_date, asks_quantity, asks_who, named_count
 from hrqa.reader import Reader, softmax_with_null
@@ -383,7 +383,6 @@ def _length(c: Candidate) -> int:
 
 
 _POINTS_BACK = re.compile(r"^\W*(?:this|these|those|it|its|they|their|such)\b", re.IGNORECASE)
-_ENDS_SENTENCE = re.compile(r"[.!?。！？\"”’)]\s*$")
 
 
 def antecedent(backend: SearchBackend, chosen: Candidate) -> Candidate | None:
@@ -400,9 +399,10 @@ def antecedent(backend: SearchBackend, chosen: Candidate) -> Candidate | None:
     between = backend.document(chosen.doc).text[before.span.end : chosen.span.start]
     if before.is_list_item or "\n\n" in between.replace("\r", "") or is_label(text, False):
         return None
-    if not _ENDS_SENTENCE.search(text):  # a heading or a fragment explains nothing
+    if not ends_sentence(text):  # a heading or a fragment explains nothing
         return None
-    return replace(chosen, row=chosen.row - 1, span=before.span, text=text, context="")
+    # quoted for what it explains, not rated by the reader
+    return replace(chosen, row=chosen.row - 1, span=before.span, text=text, context="", probability=0.0)
 
 
 def select_sentences(rated: list[Candidate], params: AnswerParameters = DEFAULT_PARAMETERS) -> list[Candidate]:

@@ -183,6 +183,11 @@ TITLE_SHARE = 0.8
 _SENTENCE_END = re.compile(r"[.!?。！？\"”’)]\s*$")
 
 
+def ends_sentence(text: str) -> bool:
+    """Whether a line ends as a sentence does (a heading, a label or a cut-off fragment does not)."""
+    return bool(_SENTENCE_END.search(text))
+
+
 def restates_title(text: str, title_tokens: set[str]) -> bool:
     """A title line, header or breadcrumb that repeats the document's title: it names the topic and
     answers nothing, yet shares the question's words. Known from the catalog, not from the question.
@@ -190,7 +195,7 @@ def restates_title(text: str, title_tokens: set[str]) -> bool:
     (The reader, trained on Wikipedia sentences, rated such lines highest for questions that name
     the document's subject: 5 of dev.jsonl's 13 misses before this rule.)
     """
-    if _SENTENCE_END.search(text):  # a sentence, even one that is also the title (a first line taken as it)
+    if ends_sentence(text):  # a sentence, even one that is also the title (a first line taken as it)
         return False
     tokens = set(tokenize(text))
     return bool(tokens) and bool(title_tokens) and len(tokens & title_tokens) >= TITLE_SHARE * len(tokens)
@@ -217,7 +222,7 @@ def is_label(text: str, is_list_item: bool) -> bool:
     with"), known from its shape: no sentence end, and fewer than ``LABEL_WORDS`` words, or at most
     ``LEAD_IN_WORDS`` ending in a colon or a function word, or a breadcrumb trail of at most
     ``LEAD_IN_WORDS`` words. List entries never are."""
-    if is_list_item or _SENTENCE_END.search(text):
+    if is_list_item or ends_sentence(text):
         return False
     words = len(re.findall(r"\w+", text))
     if words < LABEL_WORDS or (words <= LEAD_IN_WORDS and text.rstrip().endswith(":")):
