@@ -49,7 +49,10 @@ def format_answer(answer, index=None) -> str:
 
     lines: list[str] = []
     if answer.abstained:
-        lines.append("The corpus does not answer this question. Closest passages:")
+        # why, as the chat says it: the reader's doubt, a number the corpus never mentions, a date question
+        # whose closest sentence states no date ...
+        reason = f" ({printable(answer.abstain_reason)})" if answer.abstain_reason else ""
+        lines.append(f"The corpus does not answer this question{reason}. Closest passages:")
     else:
         for sentence in answer.sentences:
             text = printable(" ".join(sentence.text.split()))

@@ -361,3 +361,14 @@ def test_bench_takes_its_settings_from_the_flags(monkeypatch, tmp_path: Path):
             monkeypatch.delenv(name)
     assert cli.main(["bench", "--model", str(tmp_path / "m"), "--corpus", str(tmp_path / "c")]) == 0
     assert seen[0].model == str(tmp_path / "m") and seen[0].corpus_dir == tmp_path / "c"
+
+
+def test_an_abstention_says_why():
+    from hrqa.records import Answer
+
+    reason = "the question asks for a date, and the sentence that comes closest states none"
+    abstained = Answer("When?", True, (), (), "i", "m", confidence=0.6, abstain_reason=reason)
+    first = cli.format_answer(abstained).splitlines()[0]
+    assert first == f"The corpus does not answer this question ({reason}). Closest passages:"
+    silent = cli.format_answer(Answer("When?", True, (), (), "i", "m", confidence=0.05))
+    assert silent.splitlines()[0] == "The corpus does not answer this question. Closest passages:"
