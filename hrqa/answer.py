@@ -623,21 +623,22 @@ def build_answer(
     rated, no_answer = read(reader, reader_question, found, prior, None if counting else until_settled)
     if counting:
         rated = counted_first(rated)
-    if params.named_count_first and named_count(question):
-        rated = naming_first(rated, named_count(question))
+    wanted = named_count(question) if params.named_count_first else 0
+    if wanted:
+        rated = naming_first(rated, wanted)
     reason = abstention_reason(searched, rated, no_answer, backend.knows, params, asked=question)
     abstained = reason is not None
     chosen = select_across_sources(rated, params) if across_sources else select_sentences(rated, params)
-    if not abstained and chosen and params.with_antecedent and not across_sources:
+    entries = matching_list_entries(backend, question, rated, params) if not abstained and chosen else []
+    if entries:
+        chosen = entries
+        hits = hits + [Hit(passage=p, score=0.0) for p in passages_holding(backend, entries)]
+    elif not abstained and chosen and params.with_antecedent and not across_sources:
+        # a list answer replaces the sentences, so only they may need the sentence pointed back to
         before = antecedent(backend, chosen[0])
         if before is not None and all(c.span != before.span for c in chosen):
             chosen = [chosen[0], before, *chosen[1:]][: params.max_sentences]
             hits = hits + [Hit(passage=p, score=0.0) for p in passages_holding(backend, [before])]
-    if not abstained and chosen:
-        entries = matching_list_entries(backend, question, rated, params)
-        if entries:
-            chosen = entries
-            hits = hits + [Hit(passage=p, score=0.0) for p in passages_holding(backend, entries)]
 
     answer_spans = [] if abstained else [(s.doc, s.span) for s in chosen]
     citations = cite(backend.document, hits, answer_spans, k)
