@@ -101,11 +101,14 @@ def export(model, config, out: Path, work: Path) -> dict:
     int8 = staging / "model-int8.onnx"
     # per-channel weights: keeps 99.8% of the fp32 first-sentence accuracy where per-tensor kept 96.6%.
     # DefaultTensorType: the fused operators are outside the type inference the quantiser relies on
+    # reduce_range: 7-bit weights, so the same integer products come out on every x86 CPU
+    # (``seven_bit_weights``)
     quantize_dynamic(
         str(fp32),
         str(int8),
         weight_type=QuantType.QInt8,
         per_channel=True,
+        reduce_range=True,
         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
     )
     validation = read_groups(work / "validation.jsonl") if (work / "validation.jsonl").exists() else []
@@ -141,3 +144,78 @@ def eager_attention(encoder) -> None:
         encoder.set_attn_implementation("eager")
     else:
         encoder.config._attn_implementation = "eager"
+
+
+#: the largest weight magnitude that cannot saturate: u8 activations (up to 255) times s8 weights are
+#: summed in pairs into 16 bits on x86 CPUs without VNNI (VPMADDUBSW), so 2 * 255 * 64 = 32,640 fits in
+#: 32,767 where 2 * 255 * 127 does not (ONNX Runtime's quantisation guide: "reduce_range", whose signed
+#: weights span -64..64)
+SATURATION_FREE_PEAK = 64
+#: each channel's peak after ``seven_bit_weights``: within signed 7 bits (-64..63)
+SEVEN_BIT_PEAK = 63
+
+
+def _integer_weights(graph) -> list[tuple[str, str, str]]:
+    """(weights, per-channel scales, zero points) of every integer matrix product of a dynamically
+    quantised graph: MatMulInteger (scales behind the Mul that rescales its output) and QAttention."""
+    produced = {out: node for node in graph.node for out in node.output}
+    consumers: dict[str, list] = {}
+    for node in graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    initializers = {i.name for i in graph.initializer}
+    found = []
+    for node in graph.node:
+        if node.op_type == "MatMulInteger":
+            cast = consumers[node.output[0]][0]
+            rescale = consumers[cast.output[0]][0]
+            scales = next(n for n in produced[rescale.input[1]].input if n in initializers)
+            found.append((node.input[1], scales, node.input[3]))
+        elif node.op_type == "QAttention":
+            found.append((node.input[1], node.input[4], node.input[7]))
+    return found
+
+
+def seven_bit_weights(model) -> int:
+    """Requantise the int8 weights of ``model`` (an ``onnx.ModelProto``, changed in place) to 7 bits per
+    output channel; the number of weight tensors changed.
+
+    With 8-bit weights, CPUs without VNNI saturate some 16-bit pair sums while CPUs with VNNI do not, so
+    one model gave different answers on different machines of the same kind (the shipped reader,
+    2026-11-25: dev.jsonl unanswerable abstained 0.50 on one, 0.25 on the other). With 7 bits both compute
+    the same integers. For a model whose float weights are kept, ``export`` quantises with
+    ``reduce_range`` instead; this serves a shipped int8 file whose float weights are not.
+    """
+    from onnx import numpy_helper
+
+    tensors = {i.name: i for i in model.graph.initializer}
+    changed = 0
+    for weights, scales, zero_points in _integer_weights(model.graph):
+        if np.asarray(numpy_helper.to_array(tensors[zero_points])).any():
+            raise ValueError(f"{weights}: asymmetric weights (a zero point other than 0) are not supported")
+        quantised = numpy_helper.to_array(tensors[weights]).astype(np.int32)
+        scale = numpy_helper.to_array(tensors[scales])
+        peak = np.maximum(np.abs(quantised).max(axis=0), 1)  # per output channel
+        if peak.max() <= SATURATION_FREE_PEAK:
+            continue
+        factor = SEVEN_BIT_PEAK / peak
+        requantised = np.clip(np.round(quantised * factor), -SEVEN_BIT_PEAK - 1, SEVEN_BIT_PEAK).astype(np.int8)
+        rescaled = (scale.astype(np.float64) / factor.reshape(scale.shape)).astype(np.float32)
+        tensors[weights].CopyFrom(numpy_helper.from_array(requantised, weights))
+        tensors[scales].CopyFrom(numpy_helper.from_array(rescaled, scales))
+        changed += 1
+    return changed
+
+
+def widest_integer_weight(model) -> int:
+    """The largest magnitude among the integer matrix-product weights of ``model`` (0 when it has none)."""
+    from onnx import numpy_helper
+
+    tensors = {i.name: i for i in model.graph.initializer}
+    return max(
+        (
+            int(np.abs(numpy_helper.to_array(tensors[w]).astype(np.int32)).max())
+            for w, _, _ in _integer_weights(model.graph)
+        ),
+        default=0,
+    )

@@ -439,6 +439,32 @@ def test_an_answer_sentence_that_points_back_brings_the_sentence_before_it(real_
     assert answer.antecedent(real_engine.backend, before) is None
 
 
+def test_the_next_sentence_of_the_paragraph_joins_when_it_goes_on_about_the_answer(real_engine):
+    doc = "002_c71cddd6e74d6b21.txt"
+    backend = real_engine.backend
+    platform = _seed_candidate(real_engine, doc, "The Seminar provided a platform for dialogue")
+    after = answer.continuation(backend, platform)
+    assert after is not None and after.text.startswith("It examined how emerging artificial intelligence")
+    assert backend.text(doc, after.span) == after.text and after.span.start >= platform.span.end
+    assert after.probability == 0.0  # quoted for what it adds, not rated by the reader
+    # the next sentence names its own subject ("The Seminar was hosted …"): nothing joins
+    assert answer.continuation(backend, after) is None
+    # nor across a paragraph break, even when the next paragraph opens with "It"
+    seed = "001_31dddcd0259575bf.txt"
+    last = _seed_candidate(real_engine, seed, "The issue of digital divide is caused")
+    opening = backend.text(seed, backend.sentence_at(last.row + 1).span)
+    assert opening.startswith("It") and answer.continuation(backend, last) is None
+
+
+def test_the_sentences_around_an_answer_stay_within_the_sentence_limit(real_engine):
+    result = real_engine.ask("What did the Copenhagen seminar provide a platform for?")
+    assert not result.abstained and len(result.sentences) <= answer.DEFAULT_PARAMETERS.max_sentences
+    texts = [s.text for s in result.sentences]
+    assert len(set(texts)) == len(texts)
+    for sentence in result.sentences:
+        assert real_engine.document(sentence.doc).text[sentence.span.start : sentence.span.end] == sentence.text
+
+
 def test_the_sentence_pointed_back_to_is_quoted_after_the_answer_and_cited(real_engine):
     result = real_engine.ask(
         "How did participants suggest governments could use their buying power to push AI vendors toward respecting rights?"

@@ -142,13 +142,14 @@ def test_beir_searches_with_the_configuration_ask_retrieves_with(tmp_path, fake_
 def test_dev_questions_meet_the_answer_quality_targets(real_engine):
     """dev.jsonl through the trained reader: a floor at the figures measured when it shipped (answer
     0.70, first sentence 0.56, unanswerable abstained 0.25, false abstention 0.04, hit@5 0.96), so a
-    regression fails; unanswerable abstained 0.50 since the date and who rules (2026-11-25). Issue 10's
-    targets (answer >= 0.90, abstained >= 0.75) are not met yet."""
+    regression fails; unanswerable abstained 0.50 since the date and who rules (2026-11-25). With the 7-bit
+    reader and ``abstain_at`` 0.95 (2026-11-25): answer 0.91, first sentence 0.87, false abstention 0.00,
+    abstained 0.50: issue 10's answer target (>= 0.90) is met, its abstention target (>= 0.75) is not."""
     report = evaluation.run_questions(real_engine, DATA / "dev.jsonl")
     overall = report["overall"]
     assert overall["hit@5"] >= 0.95
-    assert overall["answer"] >= 0.60
-    assert overall["top1_sentence"] >= 0.40
+    assert overall["answer"] >= 0.85
+    assert overall["top1_sentence"] >= 0.80
     assert overall["correct_abstention"] >= 0.5
     assert overall["false_abstention"] <= 0.05
     assert overall["coverage"] >= 0.9
@@ -160,9 +161,10 @@ def test_questions_written_blind_keep_their_figures(real_engine):
     (``blind_checks.jsonl``): measured 2026-11-25, answer 0.60, first sentence 0.50, hit@5 0.85, false
     abstention 0.10; with the quantity rule (``AnswerParameters.quantity_needs_number``) answer 0.70, first
     sentence 0.60; with the date and who rules (``date_needs_date``, ``who_needs_name``) unanswerable
-    abstained 0.25 -> 0.75; with the named-count preference answer 0.75, first sentence 0.65. Well below
-    dev.jsonl's figures: this is what unseen questions get. Floors a
-    little below, so a regression fails."""
+    abstained 0.25 -> 0.75; with the named-count preference answer 0.75, first sentence 0.65. With the
+    7-bit reader and ``abstain_at`` 0.95: answer 0.75, first sentence 0.70, abstained 0.50, false
+    abstention 0.00. Well below dev.jsonl's figures: this is what unseen questions get. Floors a little
+    below, so a regression fails."""
     overall = evaluation.run_questions(real_engine, DATA / "blind_checks.jsonl")["overall"]
     assert overall["answer"] >= 0.6
     assert overall["correct_abstention"] >= 0.5
@@ -177,8 +179,9 @@ def test_a_second_set_written_blind_keeps_its_figures(real_engine):
     sentence 0.52, hit@5 0.92, unanswerable abstained 0.00, false abstention 0.04; follow-ups answered
     0.71, false abstention 0.14. With the quantity rule they led to (``AnswerParameters.quantity_needs_number``):
     answer 0.68, first sentence 0.60; with the date and who rules unanswerable abstained 0.60; with the
-    sentence an answer points back to, answer 0.72; with the named-count preference 0.76. Floors a little
-    below, so a regression fails."""
+    sentence an answer points back to, answer 0.72; with the named-count preference 0.76. With the 7-bit
+    reader and ``abstain_at`` 0.95: answer 0.76, first sentence 0.64, abstained 0.60, false abstention
+    0.00; follow-ups 0.86, none abstained. Floors a little below, so a regression fails."""
     single = evaluation.run_questions(real_engine, DATA / "blind_checks_2.jsonl")["overall"]
     assert single["answer"] >= 0.6
     assert single["top1_sentence"] >= 0.5
@@ -193,10 +196,11 @@ def test_a_second_set_written_blind_keeps_its_figures(real_engine):
 @pytest.mark.slow
 def test_questions_across_sources_quote_each_source(real_engine):
     """The 12 across-sources checks (``across_checks.jsonl``): measured 2026-11-25, the answer quotes 0.87
-    of the sources that speak to the question, and 0.94 of the sources it quotes are such sources. A
-    floor a little below, so a regression fails."""
+    of the sources that speak to the question, and 0.94 of the sources it quotes are such sources; with the
+    7-bit reader on a CPU with VNNI (the machine of the figures before is gone) 0.80 and 0.94. A floor a
+    little below, so a regression fails."""
     overall = evaluation.run_questions(real_engine, DATA / "across_checks.jsonl")["overall"]
-    assert overall["answer_coverage"] >= 0.80
+    assert overall["answer_coverage"] >= 0.75
     assert overall["answer_precision"] >= 0.85
 
 

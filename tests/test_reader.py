@@ -98,6 +98,12 @@ def test_training_smoke_run_exports_a_reader_and_resumes(tmp_path: Path):
     result = train(work, out, config, max_steps=2)
     assert result["chosen"] in {"fp32", "int8"}
     assert result["fused_operators"]["Attention"] == 2  # one fused attention operator per layer
+    if result["chosen"] == "int8":  # quantised with reduce_range: no CPU saturates its products
+        import onnx
+
+        from hrqa.reader_export import SATURATION_FREE_PEAK, widest_integer_weight
+
+        assert 0 < widest_integer_weight(onnx.load(str(out / "model.onnx"))) <= SATURATION_FREE_PEAK
     assert {"first_sentence", "recall", "best_threshold"} <= set(result["validation"])
     trained = reader.OnnxReader(out)
     scores = trained.score("Where was the festival held?", ["It was held in Lyon.", "Owls hunt at night."])
@@ -166,3 +172,83 @@ def test_the_reader_uses_more_threads_only_when_no_other_call_runs():
     threads = {t: s.get_session_options().intra_op_num_threads for t, s in shipped._sessions.items()}
     assert threads == {2: 2, 1: 1}
     np.testing.assert_allclose(alone, overlapped, atol=1e-4)  # the same scores either way
+
+
+def _matmul_model(weights: np.ndarray):
+    """A float model of one matrix product, ``y = x @ weights``, for the quantiser to work on."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rows, cols = weights.shape
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["y"])],
+        "one-product",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", rows])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", cols])],
+        [numpy_helper.from_array(weights.astype(np.float32), "w")],
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def _run(model, x: np.ndarray) -> np.ndarray:
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    return session.run(None, {session.get_inputs()[0].name: x})[0]
+
+
+def test_seven_bit_weights_bring_an_8_bit_product_within_the_range_no_cpu_saturates(tmp_path: Path):
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    from hrqa.reader_export import SEVEN_BIT_PEAK, seven_bit_weights, widest_integer_weight
+
+    rng = np.random.default_rng(3)
+    weights = rng.normal(size=(64, 32))
+    onnx.save(_matmul_model(weights), tmp_path / "fp32.onnx")
+    quantize_dynamic(tmp_path / "fp32.onnx", tmp_path / "int8.onnx", weight_type=QuantType.QInt8, per_channel=True)
+    model = onnx.load(tmp_path / "int8.onnx")
+    assert widest_integer_weight(model) == 127  # 8 bits: the peak of each channel is ±127
+    x = rng.uniform(-1, 1, size=(5, 64)).astype(np.float32)
+    before = _run(model, x)
+    assert seven_bit_weights(model) == 1
+    assert widest_integer_weight(model) <= SEVEN_BIT_PEAK
+    after = _run(model, x)
+    exact = x @ weights
+    # half a 7-bit step per weight: still close to the float product, and to the 8-bit one
+    assert np.abs(after - exact).max() < 0.05 * np.abs(exact).max()
+    assert np.abs(after - before).max() < 0.05 * np.abs(exact).max()
+    assert seven_bit_weights(model) == 0  # already within range: nothing to do
+
+
+def test_the_shipped_reader_computes_the_same_integers_on_every_cpu():
+    """Its integer weights stay within 7 bits, so CPUs without VNNI do not saturate where CPUs with it do;
+    an 8-bit copy of it (weights doubled, scales halved) comes back to the same file's numbers."""
+    import onnx
+    from onnx import numpy_helper
+
+    from hrqa.reader_export import (
+        SATURATION_FREE_PEAK,
+        SEVEN_BIT_PEAK,
+        _integer_weights,
+        seven_bit_weights,
+        widest_integer_weight,
+    )
+
+    shipped = onnx.load(str(reader.READER_DIR / "model.onnx"))
+    assert 0 < widest_integer_weight(shipped) <= SEVEN_BIT_PEAK < SATURATION_FREE_PEAK
+    widened = onnx.ModelProto()
+    widened.CopyFrom(shipped)
+    tensors = {t.name: t for t in widened.graph.initializer}
+    products = _integer_weights(widened.graph)
+    assert len(products) == 25  # 6 fused attentions + 19 other products
+    for weights, scales, _ in products:
+        q = numpy_helper.to_array(tensors[weights]).astype(np.int32)
+        tensors[weights].CopyFrom(numpy_helper.from_array((2 * q).astype(np.int8), weights))
+        tensors[scales].CopyFrom(numpy_helper.from_array(numpy_helper.to_array(tensors[scales]) / 2, scales))
+    assert widest_integer_weight(widened) > SATURATION_FREE_PEAK
+    assert seven_bit_weights(widened) == len(products)
+    original = {t.name: numpy_helper.to_array(t) for t in shipped.graph.initializer}
+    for weights, scales, _ in products:
+        back = {t.name: numpy_helper.to_array(t) for t in widened.graph.initializer if t.name in (weights, scales)}
+        np.testing.assert_array_equal(back[weights], original[weights])
+        np.testing.assert_allclose(back[scales], original[scales], rtol=1e-6)
