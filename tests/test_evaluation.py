@@ -194,6 +194,26 @@ def test_a_second_set_written_blind_keeps_its_figures(real_engine):
 
 
 @pytest.mark.slow
+def test_a_third_set_written_blind_keeps_its_figures(real_engine):
+    """30 seed questions and 12 two-turn conversations written blind by a third helper
+    (``blind_checks_3.jsonl``, ``blind_conversations_3.jsonl``; 5 number, 5 name, 4 list, 8 paraphrase, 3
+    fact, 5 unanswerable). First run, 2026-11-25, 8-bit reader: answer 0.68, first sentence 0.68, hit@5
+    0.88, unanswerable abstained 0.60, false abstention 0.08; follow-ups 1.00. With the 7-bit reader,
+    ``abstain_at`` 0.95 and the sentence that goes on about an answer (chosen on other data): answer
+    0.76, first sentence 0.60, abstained 0.60, false abstention 0.00; follow-ups 1.00. Floors a little
+    below, so a regression fails."""
+    single = evaluation.run_questions(real_engine, DATA / "blind_checks_3.jsonl")["overall"]
+    assert single["answer"] >= 0.65
+    assert single["top1_sentence"] >= 0.5
+    assert single["hit@5"] >= 0.85
+    assert single["false_abstention"] <= 0.1
+    assert single["correct_abstention"] >= 0.4
+    follow_ups = evaluation.run_questions(real_engine, DATA / "blind_conversations_3.jsonl")["overall"]
+    assert follow_ups["answer"] >= 0.9
+    assert follow_ups["false_abstention"] <= 0.1
+
+
+@pytest.mark.slow
 def test_questions_across_sources_quote_each_source(real_engine):
     """The 12 across-sources checks (``across_checks.jsonl``): measured 2026-11-25, the answer quotes 0.87
     of the sources that speak to the question, and 0.94 of the sources it quotes are such sources; with the
@@ -332,6 +352,8 @@ def test_a_baseline_with_no_question_to_score_prints_no_figures():
         "blind_checks_2.jsonl",
         "dev_conversations.jsonl",
         "blind_conversations.jsonl",
+        "blind_checks_3.jsonl",
+        "blind_conversations_3.jsonl",
     ],
 )
 def test_seed_question_sets_quote_their_gold_answers_verbatim(name):
