@@ -195,10 +195,11 @@ def seven_bit_weights(model) -> int:
             raise ValueError(f"{weights}: asymmetric weights (a zero point other than 0) are not supported")
         quantised = numpy_helper.to_array(tensors[weights]).astype(np.int32)
         scale = numpy_helper.to_array(tensors[scales])
-        peak = np.maximum(np.abs(quantised).max(axis=0), 1)  # per output channel
-        if peak.max() <= SATURATION_FREE_PEAK:
+        # per output channel, or one peak for the whole tensor when it has one scale
+        peak = np.maximum(np.abs(quantised).max(axis=0), 1) if scale.size > 1 else max(np.abs(quantised).max(), 1)
+        if np.max(peak) <= SATURATION_FREE_PEAK:
             continue
-        factor = SEVEN_BIT_PEAK / peak
+        factor = SEVEN_BIT_PEAK / np.asarray(peak, dtype=np.float64)
         requantised = np.clip(np.round(quantised * factor), -SEVEN_BIT_PEAK - 1, SEVEN_BIT_PEAK).astype(np.int8)
         rescaled = (scale.astype(np.float64) / factor.reshape(scale.shape)).astype(np.float32)
         tensors[weights].CopyFrom(numpy_helper.from_array(requantised, weights))

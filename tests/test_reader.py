@@ -218,6 +218,12 @@ def test_seven_bit_weights_bring_an_8_bit_product_within_the_range_no_cpu_satura
     assert np.abs(after - exact).max() < 0.05 * np.abs(exact).max()
     assert np.abs(after - before).max() < 0.05 * np.abs(exact).max()
     assert seven_bit_weights(model) == 0  # already within range: nothing to do
+    # one scale for the whole tensor: one peak for it too
+    quantize_dynamic(tmp_path / "fp32.onnx", tmp_path / "tensor.onnx", weight_type=QuantType.QInt8, per_channel=False)
+    whole = onnx.load(tmp_path / "tensor.onnx")
+    assert widest_integer_weight(whole) == 127 and seven_bit_weights(whole) == 1
+    assert widest_integer_weight(whole) <= SEVEN_BIT_PEAK
+    assert np.abs(_run(whole, x) - exact).max() < 0.05 * np.abs(exact).max()
 
 
 def test_the_shipped_reader_computes_the_same_integers_on_every_cpu():
