@@ -258,3 +258,74 @@ def test_the_shipped_reader_computes_the_same_integers_on_every_cpu():
         back = {t.name: numpy_helper.to_array(t) for t in widened.graph.initializer if t.name in (weights, scales)}
         np.testing.assert_array_equal(back[weights], original[weights])
         np.testing.assert_allclose(back[scales], original[scales], rtol=1e-6)
+
+
+_LOGITS_SCRIPT = """
+import json, sys
+from pathlib import Path
+from hrqa.reader import OnnxReader
+pairs = json.loads(sys.argv[1])
+print(json.dumps([[float(x) for q, s, c in pairs for x in OnnxReader(Path(f), threads=1).logits(q, [s], [c])]
+                  for f in sys.argv[2:]]))
+"""
+
+
+@pytest.mark.slow
+def test_the_reader_scores_alike_on_a_cpu_without_vnni(tmp_path: Path):
+    """The shipped reader under an emulated Haswell (AVX2, no VNNI: QEMU's user mode, which .ci/run
+    installs) gives this CPU's logits; an 8-bit copy of it (weights doubled, scales halved: the same
+    numbers where nothing saturates) does not, so the emulated CPU does take the saturating path."""
+    import platform
+    import shutil
+    import subprocess
+
+    import onnx
+    from onnx import numpy_helper
+
+    from hrqa.reader_export import _integer_weights
+
+    if platform.machine() != "x86_64":
+        pytest.skip("the VNNI question is an x86 one")
+    qemu = shutil.which("qemu-x86_64")
+    assert qemu, "qemu-x86_64 is missing: .ci/run installs Debian's qemu-user"
+    widened_dir = tmp_path / "eight-bit"
+    shutil.copytree(reader.READER_DIR, widened_dir)
+    model = onnx.load(str(widened_dir / "model.onnx"))
+    tensors = {t.name: t for t in model.graph.initializer}
+    for weights, scales, _ in _integer_weights(model.graph):
+        q = numpy_helper.to_array(tensors[weights]).astype(np.int32)
+        tensors[weights].CopyFrom(numpy_helper.from_array((2 * q).astype(np.int8), weights))
+        tensors[scales].CopyFrom(numpy_helper.from_array(numpy_helper.to_array(tensors[scales]) / 2, scales))
+    onnx.save(model, str(widened_dir / "model.onnx"))
+    pairs = [
+        [
+            "Which two media outlets interviewed Professor Gong Xianghe?",
+            "After the conference, Professor Gong Xianghe was interviewed by the Global Times and China News Network.",
+            "Asian Human Rights Forum | The forum was held.",
+        ],
+        [
+            "In what country is Normandy located?",
+            "The Normans gave their name to Normandy, a region in France.",
+            "Normans",
+        ],
+        ["Who opened the seminar?", "The seminar was held in Copenhagen in October 2025.", "ASEM seminar"],
+    ]
+    args = [_LOGITS_SCRIPT, json.dumps(pairs), str(reader.READER_DIR), str(widened_dir)]
+    env = {**__import__("os").environ, "PYTHONPATH": str(Path(reader.__file__).parent.parent)}
+
+    def logits(command: list[str]) -> np.ndarray:
+        done = subprocess.run(
+            command + ["-c", *args], capture_output=True, text=True, env=env, timeout=300, check=False
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        return np.array(json.loads(done.stdout.strip().splitlines()[-1]))
+
+    here = logits([sys.executable])
+    emulated = logits([qemu, "-cpu", "Haswell", sys.executable])
+    assert np.abs(here[0] - emulated[0]).max() < 0.02, (here, emulated)
+    # the 8-bit copy saturates where VNNI is missing: on the emulated CPU, and here too on such a host
+    assert np.abs(emulated[1] - emulated[0]).max() > 0.05, emulated
+    flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    if "avx512_vnni" in flags or "avx_vnni" in flags:
+        # with VNNI nothing saturates: the 8-bit copy is the shipped model, number for number
+        np.testing.assert_allclose(here[1], here[0], atol=0.02)
