@@ -275,6 +275,7 @@ def test_the_reader_scores_alike_on_a_cpu_without_vnni(tmp_path: Path):
     """The shipped reader under an emulated Haswell (AVX2, no VNNI: QEMU's user mode, which .ci/run
     installs) gives this CPU's logits; an 8-bit copy of it (weights doubled, scales halved: the same
     numbers where nothing saturates) does not, so the emulated CPU does take the saturating path."""
+    import os
     import platform
     import shutil
     import subprocess
@@ -311,7 +312,7 @@ def test_the_reader_scores_alike_on_a_cpu_without_vnni(tmp_path: Path):
         ["Who opened the seminar?", "The seminar was held in Copenhagen in October 2025.", "ASEM seminar"],
     ]
     args = [_LOGITS_SCRIPT, json.dumps(pairs), str(reader.READER_DIR), str(widened_dir)]
-    env = {**__import__("os").environ, "PYTHONPATH": str(Path(reader.__file__).parent.parent)}
+    env = {**os.environ, "PYTHONPATH": str(Path(reader.__file__).parent.parent)}
 
     def logits(command: list[str]) -> np.ndarray:
         done = subprocess.run(
