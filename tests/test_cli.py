@@ -10,11 +10,14 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
 from hrqa import cli, embedding
+from hrqa.errors import HrqaError
 from hrqa.store import build_lock
 
 GONG = "Which two media outlets interviewed Professor Gong Xianghe?"
@@ -123,6 +126,48 @@ def test_a_fresh_index_of_another_folder(tiny_corpus: Path, tmp_path: Path, shar
     assert "3 documents" in out and "added 3 (a.txt, b.txt, c.md)" in out
     assert out.strip().splitlines()[-1] == "re-embedded documents: a.txt, b.txt, c.md"
     assert (index / "CURRENT").exists()
+
+
+def test_stdin_questions_are_answered_two_at_once_in_the_order_asked():
+    both_running = threading.Barrier(2, timeout=10)
+
+    def answer(question: str) -> dict:
+        if question in ("slow", "quick"):
+            both_running.wait()  # only returns once the two questions are being answered together
+            if question == "slow":
+                time.sleep(0.2)  # the first question finishes last
+        return {"question": question}
+
+    results = list(cli.answer_lines(["slow\n", "\n", "quick\n", "last"], answer, workers=2))
+    assert [r["question"] for r in results] == ["slow", "quick", "last"]
+
+
+def test_a_stdin_answer_comes_out_before_the_next_question_is_typed():
+    printed = threading.Event()
+
+    def typed():
+        yield "first\n"
+        assert printed.wait(10), "the first answer was held back until the next line came"
+        yield "second\n"
+
+    results = []
+    for result in cli.answer_lines(typed(), lambda q: {"question": q}, workers=2):
+        results.append(result["question"])
+        printed.set()
+    assert results == ["first", "second"]
+
+
+def test_a_failure_reading_stdin_is_raised_after_the_answers_before_it():
+    def broken():
+        yield "first\n"
+        raise UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte")
+
+    answers = cli.answer_lines(broken(), lambda q: {"question": q}, workers=2)
+    assert next(answers) == {"question": "first"}
+    with pytest.raises(UnicodeDecodeError):
+        next(answers)
+    with pytest.raises(HrqaError, match="--workers must be at least 1"):
+        list(cli.answer_lines(["a"], lambda q: {}, workers=0))
 
 
 @pytest.mark.slow
