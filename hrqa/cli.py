@@ -131,7 +131,7 @@ def answer_lines(lines: Iterable[str], answer: Callable[[str], dict], workers: i
         yield from (answer(line.rstrip("\n")) for line in lines if line.strip())
         return
     waiting: queue.Queue[Future | None] = queue.Queue(maxsize=2 * workers)
-    failed: list[BaseException] = []
+    failed: list[OSError | ValueError] = []
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hrqa-ask") as pool:
 
         def feed() -> None:
@@ -139,7 +139,7 @@ def answer_lines(lines: Iterable[str], answer: Callable[[str], dict], workers: i
                 for line in lines:
                     if line.strip():
                         waiting.put(pool.submit(answer, line.rstrip("\n")))
-            except BaseException as error:  # reading stdin failed: said after the answers before it
+            except (OSError, ValueError) as error:  # stdin unreadable or not UTF-8: raised after the answers before it
                 failed.append(error)
             finally:
                 waiting.put(None)
