@@ -19,7 +19,7 @@ from hrqa.backends.base import SearchBackend
 from hrqa.candidates import Candidate, candidates, ends_sentence, is_label, states_quantity
 from hrqa.lexical import tokenize
 from hrqa.question import COUNT_WORDS, asks_date, asks_quantity, asks_who, named_count
-from hrqa.reader import Reader, softmax_with_null
+from hrqa.reader import FIRST_STAGE_RRF_K, Reader, softmax_with_null
 from hrqa.records import Answer, AnswerSentence, Citation, Hit, Passage, Span
 
 
@@ -51,6 +51,8 @@ class AnswerParameters:
     #: (first-stage recall 0.933 against 0.948 at 5), so 5 stays.
     candidates: int = 5
     passage_rank: bool = True
+    #: the first stage's RRF constant (measured at ``reader.FIRST_STAGE_RRF_K``)
+    first_stage_rrf_k: int = FIRST_STAGE_RRF_K
     #: the first stage's order weighs into the reader's (``read``): a candidate's probability times
     #: (1 + its first-stage position) ** -rank_prior. Measured 2026-11-24 on the squad2-dev validation
     #: articles (754 answerable questions, 8 candidates, reader a0cd1c93ecd2e919), first sentence right:
@@ -120,9 +122,10 @@ class AnswerParameters:
     #: differ); dev.jsonl, team_checks, dev conversations and 18 more seed questions: no answer differs,
     #: dev.jsonl p50 60.1 -> 59.2 ms (mean 63.5 -> 52.7; most of its questions leave the reader unsure,
     #: so it reads all 5). A retrained reader needs them measured again: for the 7-bit reader
-    #: 45b75ece87d53e36 (2026-11-25, the same command) 4.68, 3.72, 3.04, 2.47, 2.13. Empty: read every
-    #: candidate.
-    plausible_logits: tuple[float, ...] = (4.68, 3.72, 3.04, 2.47, 2.13)
+    #: 45b75ece87d53e36 (2026-11-25, the same command) 4.68, 3.72, 3.04, 2.47, 2.13; with the first stage's
+    #: RRF constant 20 (``reader.FIRST_STAGE_RRF_K``), the same day, 4.68, 3.72, 3.04, 2.48, 2.09. Empty:
+    #: read every candidate.
+    plausible_logits: tuple[float, ...] = (4.68, 3.72, 3.04, 2.48, 2.09)
     #: a quantity question ("how many", "how much"; ``asks_quantity``): the first stage adds the best
     #: ``quantity_candidates`` sentences that state a count (``candidates.states_quantity``: digits or number
     #: words, not a date, year or ordinal) beyond its own best, the reader reads every candidate, and those
@@ -634,6 +637,7 @@ def build_answer(
         each_source,
         numbers,
         counted=params.quantity_candidates if counting else 0,
+        rrf_k=params.first_stage_rrf_k,
     )
     # the rank prior and ``plausible_logits`` were measured on the first stage's plain order; a
     # follow-up's order says little (``follow_up_candidates``) and one across sources is spread over the

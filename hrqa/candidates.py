@@ -15,7 +15,7 @@ import numpy as np
 
 from hrqa.backends.base import SearchBackend
 from hrqa.lexical import STOPWORDS, tokenize
-from hrqa.reader import first_stage, idf_overlap, sentence_context
+from hrqa.reader import FIRST_STAGE_RRF_K, first_stage, idf_overlap, sentence_context
 from hrqa.records import Hit, Span
 
 
@@ -45,6 +45,7 @@ def candidates(
     each_document: bool = False,
     specifics: tuple[str, ...] = (),
     counted: int = 0,
+    rrf_k: int = FIRST_STAGE_RRF_K,
 ) -> list[Candidate]:
     """The ``limit`` sentences of the hit passages most like the question (first stage), best first.
 
@@ -83,12 +84,12 @@ def candidates(
     lexical = np.array([idf_overlap(question_tokens, set(tokenize(t)), weights.__getitem__) for t in texts])
     ranks = np.array([best_rank[r] for r in rows.tolist()]) if passage_rank else None
     if each_document:
-        ranked = first_stage(dense, lexical, len(rows), ranks)
+        ranked = first_stage(dense, lexical, len(rows), ranks, rrf_k)
         chosen = spread(ranked, [sentences[r].doc for r in rows.tolist()], limit)
     else:
-        chosen = first_stage(dense, lexical, limit, ranks)
+        chosen = first_stage(dense, lexical, limit, ranks, rrf_k)
     if counted:
-        ranked = first_stage(dense, lexical, len(rows), ranks)
+        ranked = first_stage(dense, lexical, len(rows), ranks, rrf_k)
         kept = set(chosen.tolist())
         stating = [i for i in ranked.tolist() if i not in kept and states_quantity(texts[i])][:counted]
         chosen = np.asarray(chosen.tolist() + stating, dtype=np.int64)

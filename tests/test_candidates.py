@@ -7,7 +7,7 @@ import numpy as np
 from hrqa import candidates
 from hrqa.engine import Engine
 from hrqa.lexical import tokenize
-from hrqa.reader import CONTEXT_CHARS, reader_text, sentence_context
+from hrqa.reader import CONTEXT_CHARS, FIRST_STAGE_RRF_K, reader_text, sentence_context
 
 
 def test_a_line_restating_the_documents_title_is_no_candidate():
@@ -96,11 +96,12 @@ def test_the_reader_is_given_each_candidates_context(tiny_settings, fake_embedde
 def test_the_passage_rank_reaches_the_fusion_only_when_asked(tiny_settings, fake_embedder, monkeypatch):
     engine = Engine.open(tiny_settings, embedder=fake_embedder, build="missing")
     retrieved = engine.retrieve("Who opened the river festival?", 5)
-    original, seen = candidates.first_stage, []
+    original, seen, constants = candidates.first_stage, [], []
 
-    def spy(dense, lexical, limit, passage_rank=None):
+    def spy(dense, lexical, limit, passage_rank=None, rrf_k=None):
         seen.append(passage_rank)
-        return original(dense, lexical, limit, passage_rank)
+        constants.append(rrf_k)
+        return original(dense, lexical, limit, passage_rank, rrf_k)
 
     monkeypatch.setattr(candidates, "first_stage", spy)
     args = (engine.backend, "Who opened it?", retrieved.query_vector, retrieved.hits, 50)
@@ -111,6 +112,9 @@ def test_the_passage_rank_reaches_the_fusion_only_when_asked(tiny_settings, fake
     assert len(seen[1]) >= len(found) and seen[1].min() == 0
     assert set(seen[1].tolist()) <= set(range(len(retrieved.hits)))
     assert {c.passage_rank for c in found} <= set(seen[1].tolist())
+    assert constants == [FIRST_STAGE_RRF_K, FIRST_STAGE_RRF_K]
+    candidates.candidates(*args, rrf_k=7)
+    assert constants[-1] == 7
 
 
 def test_sentences_that_differ_only_in_case_spacing_or_punctuation_are_one_candidate():

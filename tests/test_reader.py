@@ -32,6 +32,14 @@ def test_first_stage_can_fuse_the_rank_of_each_sentence_s_passage():
     assert reader.first_stage(dense, lexical, 3, passage_rank=np.array([2, 1, 0])).tolist() == [2, 1, 0]
 
 
+def test_a_smaller_rrf_constant_lets_one_signal_s_top_rank_count_for_more():
+    dense = np.array([0.9, 0.8, 0.1, 0.0])
+    lexical = np.array([0.0, 0.8, 0.9, 0.1])
+    # candidate 0: dense rank 0, lexical rank 3; candidate 1: rank 1 in both
+    assert reader.first_stage(dense, lexical, 4, rrf_k=reader.FIRST_STAGE_RRF_K).tolist() == [2, 1, 0, 3]
+    assert reader.first_stage(dense, lexical, 4, rrf_k=1).tolist() == [2, 0, 1, 3]
+
+
 def test_softmax_with_null_sums_to_one_and_orders_like_the_logits():
     scores = reader.softmax_with_null(np.array([2.0, 0.0, -1.0]), null_logit=1.0)
     assert scores.answer.sum() + scores.no_answer == pytest.approx(1.0)
