@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from hrqa import ui
-from hrqa.ui.render import escape, quoted
+from hrqa.ui.render import citations_text, escape, quoted
 
 
 def _answer(*texts: str) -> dict:
@@ -17,6 +17,20 @@ def test_answer_sentences_are_shown_in_quotation_marks_once():
     speech = '"It will take a serious commitment," said Renee Xia.'
     assert quoted(speech) == speech
     assert quoted("“Data is power,” she said.") == "“Data is power,” she said."
+    ending = "50 United Nations experts called for “decisive measures to protect fundamental freedoms in China.”"
+    assert quoted(ending) == ending  # not “… in China.””
+    assert quoted("He said “no” twice.") == "“He said “no” twice.”"  # a quotation inside: the marks stay
+
+
+def test_copy_with_citations_quotes_sentences_as_the_chat_does():
+    ending = "50 United Nations experts called for “decisive measures to protect fundamental freedoms in China.”"
+    answer = {
+        "abstained": False,
+        "answer": [{"text": ending, "citation": 1, "start": 10, "end": 110}],
+        "citations": [{"n": 1, "title": "Open letter", "doc": "d.txt", "start": 0, "end": 200}],
+        "index": {"id": "i", "model": "m"},
+    }
+    assert citations_text(answer).splitlines()[0] == f"{ending} [1] (characters 10–110)"
 
 
 def test_the_chat_message_quotes_each_sentence_with_its_marker():

@@ -68,14 +68,18 @@ def marked_html(
     return "".join(out)
 
 
-#: marks a sentence may open with when it is a quotation itself ("It will take …," said …): the chat's own
-#: quotation marks around it would double them
+#: marks a sentence may open with when it is a quotation itself ("It will take …," said …), or close with
+#: when it ends on one (… called for “decisive measures to protect fundamental freedoms in China.”): the
+#: chat's own quotation marks around it would double them (“… in China.””)
 _OPENING_QUOTES = ('"', "“", "‘", "«", "„", "「", "『")
+_CLOSING_QUOTES = ('"', "”", "’", "»", "“", "」", "』")
 
 
 def quoted(text: str) -> str:
-    """An answer sentence as the chat shows it: inside quotation marks, unless it opens with its own."""
-    return text if text.lstrip().startswith(_OPENING_QUOTES) else f"“{text}”"
+    """An answer sentence as the chat shows it: inside quotation marks, unless it opens or ends with its own."""
+    if text.lstrip().startswith(_OPENING_QUOTES) or text.rstrip().endswith(_CLOSING_QUOTES):
+        return text
+    return f"“{text}”"
 
 
 def cite_link(turn: int, n: int) -> str:
@@ -327,7 +331,7 @@ def citations_text(answer: dict, documents: dict | None = None) -> str:
     documents = documents or {}
     if answer["abstained"]:
         return ""
-    quotes = [f"“{s['text']}” [{s['citation']}] (characters {s['start']}–{s['end']})" for s in answer["answer"]]
+    quotes = [f"{quoted(s['text'])} [{s['citation']}] (characters {s['start']}–{s['end']})" for s in answer["answer"]]
     used = list(dict.fromkeys(s["citation"] for s in answer["answer"]))
     by_number = {c["n"]: c for c in answer["citations"]}
     references = [_reference(n, by_number[n], documents.get(by_number[n]["doc"])) for n in used]
