@@ -132,21 +132,41 @@ def answer_lines(lines: Iterable[str], answer: Callable[[str], dict], workers: i
         return
     waiting: queue.Queue[Future | None] = queue.Queue(maxsize=2 * workers)
     failed: list[OSError | ValueError] = []
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hrqa-ask") as pool:
+    stopped = threading.Event()  # the caller stopped reading answers (Ctrl-C, a closed pipe)
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hrqa-ask")
 
-        def feed() -> None:
+    def hand_over(item: Future | None) -> bool:
+        """Queue ``item`` for the caller unless the caller has stopped (then never block)."""
+        while not stopped.is_set():
             try:
-                for line in lines:
-                    if line.strip():
-                        waiting.put(pool.submit(answer, line.rstrip("\n")))
-            except (OSError, ValueError) as error:  # stdin unreadable or not UTF-8: raised after the answers before it
-                failed.append(error)
-            finally:
-                waiting.put(None)
+                waiting.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
 
+    def feed() -> None:
+        try:
+            for line in lines:
+                if stopped.is_set():
+                    return
+                if line.strip() and not hand_over(pool.submit(answer, line.rstrip("\n"))):
+                    return
+        except (OSError, ValueError) as error:  # stdin unreadable or not UTF-8: raised after the answers before it
+            failed.append(error)
+        except RuntimeError:  # the pool was shut down under a line just read: the caller has stopped
+            return
+        finally:
+            hand_over(None)
+
+    try:
         threading.Thread(target=feed, name="hrqa-ask-stdin", daemon=True).start()
         while (future := waiting.get()) is not None:
             yield future.result()
+    finally:
+        stopped.set()
+        # questions read ahead but not started are dropped; those being answered finish
+        pool.shutdown(wait=True, cancel_futures=True)
     if failed:
         raise failed[0]
 

@@ -157,6 +157,22 @@ def test_a_stdin_answer_comes_out_before_the_next_question_is_typed():
     assert results == ["first", "second"]
 
 
+def test_questions_read_ahead_are_dropped_when_the_answers_are_no_longer_read():
+    answered = []
+
+    def answer(question: str) -> dict:
+        time.sleep(0.05)
+        answered.append(question)
+        return {"question": question}
+
+    answers = cli.answer_lines([f"q{n}\n" for n in range(20)], answer, workers=2)
+    assert next(answers) == {"question": "q0"}
+    answers.close()  # as when the output pipe closes or Ctrl-C stops the loop that prints
+    settled = len(answered)
+    time.sleep(0.3)
+    assert len(answered) == settled <= 1 + 2 * 2  # at most the questions read ahead, nothing after
+
+
 def test_a_failure_reading_stdin_is_raised_after_the_answers_before_it():
     def broken():
         yield "first\n"
