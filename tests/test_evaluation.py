@@ -214,6 +214,25 @@ def test_a_third_set_written_blind_keeps_its_figures(real_engine):
 
 
 @pytest.mark.slow
+def test_a_fourth_set_written_blind_keeps_its_figures(real_engine):
+    """30 seed questions and 12 two-turn conversations written blind by a fourth helper on 2026-11-25
+    (``blind_checks_4.jsonl``, ``blind_conversations_4.jsonl``; the third set's mix, questions drawn from
+    deeper in each document). Its first run is the shipped code's (reader 45b75ece87d53e36, RRF constant
+    20): answer 0.68, first sentence 0.60, hit@5 0.84, unanswerable abstained 0.80, false abstention
+    0.04; by kind, answer 1.00 for fact, name and number, 0.75 for list, 0.12 for paraphrase; follow-ups
+    0.92. Floors a little below, so a regression fails."""
+    single = evaluation.run_questions(real_engine, DATA / "blind_checks_4.jsonl")["overall"]
+    assert single["answer"] >= 0.6
+    assert single["top1_sentence"] >= 0.5
+    assert single["hit@5"] >= 0.8
+    assert single["false_abstention"] <= 0.1
+    assert single["correct_abstention"] >= 0.6
+    follow_ups = evaluation.run_questions(real_engine, DATA / "blind_conversations_4.jsonl")["overall"]
+    assert follow_ups["answer"] >= 0.8
+    assert follow_ups["false_abstention"] <= 0.1
+
+
+@pytest.mark.slow
 def test_questions_across_sources_quote_each_source(real_engine):
     """The 12 across-sources checks (``across_checks.jsonl``): measured 2026-11-25, the answer quotes 0.87
     of the sources that speak to the question, and 0.94 of the sources it quotes are such sources; with the
@@ -354,6 +373,8 @@ def test_a_baseline_with_no_question_to_score_prints_no_figures():
         "blind_conversations.jsonl",
         "blind_checks_3.jsonl",
         "blind_conversations_3.jsonl",
+        "blind_checks_4.jsonl",
+        "blind_conversations_4.jsonl",
     ],
 )
 def test_seed_question_sets_quote_their_gold_answers_verbatim(name):
