@@ -15,7 +15,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from hrqa.errors import HrqaError, printable
-from hrqa.records import unsure_note
+from hrqa.records import lookalike_note, unsure_note
 from hrqa.settings import settings_from_args
 
 #: characters of a mention's line shown on each side of it by ``hrqa find`` (a line can be megabytes)
@@ -176,33 +176,15 @@ def cmd_find(args: argparse.Namespace) -> int:
     result = engine.find(" ".join(args.term))
     if args.json:
         index = engine.index
-        print(
-            json.dumps(
-                {
-                    "term": result.term,
-                    "documents_searched": result.documents_searched,
-                    "counts": result.counts,
-                    "mentions": [
-                        {
-                            "doc": m.doc,
-                            "start": m.span.start,
-                            "end": m.span.end,
-                            "context": index.text(m.doc, _around(m)),
-                        }
-                        for m in result.mentions
-                    ],
-                },
-                ensure_ascii=False,
-                indent=1,
-            )
-        )
+        print(json.dumps(result.to_json(lambda m: index.text(m.doc, _around(m))), ensure_ascii=False, indent=1))
         return 0
+    note = lookalike_note(result.term, result.lookalikes)
     if not result.mentions:
-        print(f"searched {result.documents_searched} documents, no match for {result.term!r}")
+        print(printable(f"searched {result.documents_searched} documents, no match for {result.term!r}{note}"))
         return 0
     print(
         f"{len(result.mentions)} mentions of {printable(repr(result.term))} in {len(result.counts)} of "
-        f"{result.documents_searched} documents"
+        f"{result.documents_searched} documents{printable(note)}"
     )
     for doc, count in sorted(result.counts.items(), key=lambda kv: -kv[1]):
         print(f"  {count:4d}  {printable(doc)}  {printable(engine.document(doc).title)}")

@@ -80,6 +80,7 @@ def mentions_report(
         mentions=tuple(mention_line(backend.document(m.doc).text, m) for m in shown),
         total=len(found.mentions),
         index_id=index.id,
+        lookalikes=found.lookalikes,
     )
 
 

@@ -204,11 +204,23 @@ class Mention:
     context: Span
 
 
+def lookalike_note(term: str, lookalikes: tuple[tuple[str, int], ...]) -> str:
+    """What ``hrqa find`` and the chat's search add about spellings that text recognition may have made of
+    the term (empty when there are none)."""
+    if not lookalikes:
+        return ""
+    found = ", ".join(f"{n} of “{spelling}”" for spelling, n in lookalikes)
+    return f"; not counted: {found}, which text recognition may have made of “{term}” (search for it to list them)"
+
+
 @dataclass(frozen=True)
 class FindResult:
     term: str
     documents_searched: int
     mentions: tuple[Mention, ...]
+    #: (spelling, mentions) of each spelling text recognition may have made of the term that the searched
+    #: documents hold ("Al" for "AI"; ``retrieval.ocr_lookalikes``), not counted among the mentions
+    lookalikes: tuple[tuple[str, int], ...] = ()
 
     @property
     def counts(self) -> dict[str, int]:
@@ -226,6 +238,7 @@ class FindResult:
             "mentions": [
                 {"doc": m.doc, "start": m.span.start, "end": m.span.end, "context": context(m)} for m in self.mentions
             ],
+            "lookalikes": [{"spelling": s, "mentions": n} for s, n in self.lookalikes],
         }
 
 
@@ -314,16 +327,20 @@ class FindReport:
     mentions: tuple[MentionLine, ...]
     total: int
     index_id: str = ""
+    #: as ``FindResult.lookalikes``
+    lookalikes: tuple[tuple[str, int], ...] = ()
 
     def summary(self) -> str:
         scope = f"searched {self.documents_searched} documents, {self.characters_searched:,} characters"
         if not self.total:
-            return f"{scope}: no mention of “{self.term}”"
-        shown = f" (the first {len(self.mentions)} listed)" if len(self.mentions) < self.total else ""
-        return (
-            f"{scope}: {self.total} mention{'s' if self.total != 1 else ''} of “{self.term}” in "
-            f"{len(self.counts)} document{'s' if len(self.counts) != 1 else ''}{shown}"
-        )
+            found = f"{scope}: no mention of “{self.term}”"
+        else:
+            shown = f" (the first {len(self.mentions)} listed)" if len(self.mentions) < self.total else ""
+            found = (
+                f"{scope}: {self.total} mention{'s' if self.total != 1 else ''} of “{self.term}” in "
+                f"{len(self.counts)} document{'s' if len(self.counts) != 1 else ''}{shown}"
+            )
+        return found + lookalike_note(self.term, self.lookalikes)
 
     def to_json(self) -> dict:
         return {
@@ -335,6 +352,7 @@ class FindReport:
             "summary": self.summary(),
             "counts": [{**info.to_json(), "mentions": count} for info, count in self.counts],
             "mentions": [m.to_json() for m in self.mentions],
+            "lookalikes": [{"spelling": s, "mentions": n} for s, n in self.lookalikes],
         }
 
 

@@ -243,18 +243,52 @@ def document_ranking(hits: list[Hit]) -> list[tuple[str, float]]:
     return sorted(best.items(), key=lambda item: -item[1])
 
 
-def find_mentions(backend: SearchBackend, term: str, docs: Iterable[str] | None = None) -> FindResult:
-    """Every occurrence of ``term`` (case and white space folded) in the indexed documents."""
-    backend = as_backend(backend)
-    term = term.strip()
+#: letters that text recognition reads for each other in sans-serif type: capital I and small l (seeds/002
+#: writes "Al" for "AI" 19 times, "AI" 14 times)
+OCR_LOOKALIKES = {"I": "l", "l": "I"}
+#: at most this many such letters are swapped in a term (2**n - 1 spellings to look for)
+OCR_MAX_SWAPS = 2
+
+
+def ocr_lookalikes(term: str) -> list[str]:
+    """The spellings text recognition may have made of ``term`` by reading a capital I as a small l or
+    the other way round, whose folded form differs from the term's ("AI" -> "Al"); none for a term with
+    more than ``OCR_MAX_SWAPS`` such letters."""
+    positions = [i for i, ch in enumerate(term) if ch in OCR_LOOKALIKES]
+    if not positions or len(positions) > OCR_MAX_SWAPS:
+        return []
+    spellings = []
+    for mask in range(1, 2 ** len(positions)):
+        chars = list(term)
+        for bit, i in enumerate(positions):
+            if mask >> bit & 1:
+                chars[i] = OCR_LOOKALIKES[chars[i]]
+        spelling = "".join(chars)
+        if spelling.casefold() != term.casefold() and spelling not in spellings:
+            spellings.append(spelling)
+    return spellings
+
+
+def _term_pattern(term: str, flags: int) -> re.Pattern:
+    """Whole words at the ends ("art" does not find "article"), any white space between words."""
     words = term.split()
-    if not words:
-        return FindResult(term, 0, ())
-    # whole words at the ends ("art" does not find "article"), any white space between words
     body = r"\s+".join(re.escape(w) for w in words)
     left = r"(?<!\w)" if re.match(r"\w", words[0]) else ""
     right = r"(?!\w)" if re.search(r"\w$", words[-1]) else ""
-    pattern = re.compile(left + body + right, re.IGNORECASE)
+    return re.compile(left + body + right, flags)
+
+
+def find_mentions(backend: SearchBackend, term: str, docs: Iterable[str] | None = None) -> FindResult:
+    """Every occurrence of ``term`` (case and white space folded) in the indexed documents, and how often
+    the same documents hold a spelling text recognition may have made of it (``ocr_lookalikes``, spelled
+    exactly so: "Al" for "AI", not "al" or "AL")."""
+    backend = as_backend(backend)
+    term = term.strip()
+    if not term.split():
+        return FindResult(term, 0, ())
+    pattern = _term_pattern(term, re.IGNORECASE)
+    lookalikes = {spelling: _term_pattern(spelling, 0) for spelling in ocr_lookalikes(term)}
+    counted = dict.fromkeys(lookalikes, 0)
     searched = 0
     mentions: list[Mention] = []
     for document in backend.documents_to_search(set(docs) if docs else None):
@@ -267,7 +301,9 @@ def find_mentions(backend: SearchBackend, term: str, docs: Iterable[str] | None 
                     _line_around(document.text, match.start(), match.end()),
                 )
             )
-    return FindResult(term, searched, tuple(mentions))
+        for spelling, found in lookalikes.items():
+            counted[spelling] += sum(1 for _ in found.finditer(document.text))
+    return FindResult(term, searched, tuple(mentions), tuple((s, n) for s, n in counted.items() if n))
 
 
 def _line_around(text: str, start: int, end: int, reach: int = 160) -> Span:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hrqa.records import MISSING_DATE, Document, FindResult, Mention, Span, date_label
+from hrqa.records import MISSING_DATE, Document, FindReport, FindResult, Mention, Span, date_label, lookalike_note
 
 
 def test_a_missing_date_has_one_label():
@@ -35,4 +35,23 @@ def test_a_find_result_serialises_with_the_context_the_caller_gives():
             {"doc": "a.txt", "start": 0, "end": 4, "context": "Owls hunt at night."},
             {"doc": "a.txt", "start": 20, "end": 24, "context": "Owls sleep."},
         ],
+        "lookalikes": [],
     }
+
+
+def test_a_find_summary_names_the_lookalike_spellings_it_did_not_count():
+    report = FindReport(
+        term="AI",
+        documents_searched=1,
+        characters_searched=100,
+        counts=(),
+        mentions=(),
+        total=0,
+        lookalikes=(("Al", 2),),
+    )
+    assert report.summary() == (
+        "searched 1 documents, 100 characters: no mention of “AI”; not counted: 2 of “Al”, which text "
+        "recognition may have made of “AI” (search for it to list them)"
+    )
+    assert report.to_json()["lookalikes"] == [{"spelling": "Al", "mentions": 2}]
+    assert lookalike_note("AI", ()) == ""

@@ -3,6 +3,8 @@ search on a tiny index, and names found by hybrid search on the real engine."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
@@ -12,7 +14,7 @@ from hrqa.backends.local import LocalBackend
 from hrqa.embedding import HashingEmbedder
 from hrqa.errors import SettingsError
 from hrqa.records import Hit, Passage, Span
-from hrqa.retrieval import Fusion, diversify, document_ranking, find_mentions, fuse, minmax, top_rows
+from hrqa.retrieval import Fusion, diversify, document_ranking, find_mentions, fuse, minmax, ocr_lookalikes, top_rows
 from hrqa.settings import Settings
 from hrqa.store import build_index, load_index
 
@@ -166,6 +168,41 @@ def test_find_mentions_counts_per_document(tiny_index):
     for mention in result.mentions:
         assert tiny_index.text(mention.doc, mention.span).lower() == "the"
         assert mention.context.contains(mention.span)
+
+
+class _Texts:
+    """Just enough of a search backend for ``find_mentions``: documents to read."""
+
+    dense_candidates = None
+
+    def __init__(self, **texts: str) -> None:
+        self.texts = texts
+
+    def documents_to_search(self, docs=None):
+        return (SimpleNamespace(id=d, text=t) for d, t in self.texts.items() if docs is None or d in docs)
+
+
+def test_text_recognition_lookalikes_of_a_term_swap_capital_i_and_small_l():
+    assert ocr_lookalikes("AI") == ["Al"]
+    assert ocr_lookalikes("AI Act") == ["Al Act"]
+    assert ocr_lookalikes("Owls") == ["OwIs"]
+    assert ocr_lookalikes("river") == []  # no I or l
+    assert ocr_lookalikes("Intelligence") == []  # three such letters: too many spellings to look for
+
+
+def test_find_mentions_counts_a_lookalike_spelling_apart_from_the_mentions():
+    backend = _Texts(
+        **{
+            "report.txt": "An ASEM Observatory on Al and Human Rights. AI audits. Al governance, Al-based tools.",
+            "paper.txt": "Calls on al-Qaeda, AL and Al Gore.",
+        }
+    )
+    result = find_mentions(backend, "AI")
+    assert [backend.texts[m.doc][m.span.start : m.span.end] for m in result.mentions] == ["AI"]
+    # spelled exactly so, as a whole word: "al-Qaeda" and "AL" are not counted, "Al Gore" is (a hint only)
+    assert result.lookalikes == (("Al", 4),)
+    assert find_mentions(backend, "audits").lookalikes == ()
+    assert find_mentions(backend, "AI", docs=["paper.txt"]).lookalikes == (("Al", 1),)
 
 
 def test_find_mentions_folds_case_and_line_breaks(tiny_index):

@@ -236,6 +236,15 @@ def test_find_returns_counts_every_mention_and_the_searched_scope(app, client, r
         assert text[mention["context_start"] : mention["context_end"]] == mention["context"]
 
 
+def test_find_counts_the_spelling_text_recognition_made_of_the_term_apart(client):
+    """seeds/002 writes "Al" for "AI" (text recognition) 19 times and "AI" 14 times."""
+    result = client.predict("AI", api_name="/find")
+
+    assert result["total"] == 14
+    assert result["lookalikes"] == [{"spelling": "Al", "mentions": 19}]
+    assert "not counted: 19 of “Al”, which text recognition may have made of “AI”" in result["summary"]
+
+
 def test_find_keeps_to_the_filters_and_the_limit(client):
     only = client.predict("Japan", [ASEM_DOC, "000_64fb9a0533498b8d.txt"], None, api_name="/find")
     assert only["documents_searched"] == 2
