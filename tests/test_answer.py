@@ -75,6 +75,55 @@ def test_the_first_stage_order_breaks_near_ties_of_the_reader_but_leaves_no_answ
     assert sum(c.probability for c in weighed) == pytest.approx(1 - no_answer)
 
 
+def test_the_prior_weakens_as_the_first_stage_matches_less_of_the_question():
+    params = replace(answer.DEFAULT_PARAMETERS, rank_prior=1.25, rank_prior_unmatched=0.25, prior_overlap=(0.3, 0.6))
+    assert answer.prior_strength(0.9, params) == pytest.approx(1.25)
+    assert answer.prior_strength(0.6, params) == pytest.approx(1.25)
+    assert answer.prior_strength(0.45, params) == pytest.approx(0.75)
+    assert answer.prior_strength(0.3, params) == pytest.approx(0.25)
+    assert answer.prior_strength(0.0, params) == pytest.approx(0.25)
+    # equal bounds: a step, not a division by zero
+    step = replace(params, prior_overlap=(0.5, 0.5))
+    assert answer.prior_strength(0.49, step) == pytest.approx(0.25)
+    assert answer.prior_strength(0.5, step) == pytest.approx(1.25)
+
+
+def test_the_prior_follows_how_much_of_the_question_the_first_stage_matched(tiny_settings, fake_embedder, monkeypatch):
+    """The answer step weighs the first stage's order by ``prior_strength`` of its best sentence's word
+    overlap: with the same reader logits, the first stage's favourite leads when it matched the question's
+    words, the reader's favourite when the match was weak (a reworded question)."""
+    engine = Engine.open(tiny_settings, embedder=fake_embedder, build="missing")
+    engine._reader = FakeReader({})
+    engine.answer_parameters = replace(
+        engine.answer_parameters, rank_prior=1.25, rank_prior_unmatched=0.25, prior_overlap=(0.3, 0.6)
+    )
+    real_candidates, real_read = answer.candidates, answer.read
+    overlap = {"best": 0.0}
+    priors, leads = [], []
+
+    def with_overlap(*args, **kwargs):
+        found = real_candidates(*args, **kwargs)
+        return [replace(c, lexical=overlap["best"] if i == 0 else 0.0) for i, c in enumerate(found)]
+
+    def recording_read(reader, question, found, rank_prior=0.0, until_settled=None):
+        priors.append(rank_prior)
+        # the same logits whatever the question: the reader prefers the second candidate a little
+        reader.table = {c.text: (2.5 if i == 1 else 2.0) for i, c in enumerate(found)}
+        rated, no_answer = real_read(reader, question, found, rank_prior, until_settled)
+        leads.append((rated[0].text, found[0].text, found[1].text))
+        return rated, no_answer
+
+    monkeypatch.setattr(answer, "candidates", with_overlap)
+    monkeypatch.setattr(answer, "read", recording_read)
+    for best in (0.9, 0.1):
+        overlap["best"] = best
+        engine.ask("Where was the river festival held?")
+    assert priors == [pytest.approx(1.25), pytest.approx(0.25)]
+    (lead_matched, first, _), (lead_reworded, _, second) = leads
+    assert lead_matched == first  # 2.5 - 1.25 log 2 < 2.0
+    assert lead_reworded == second  # 2.5 - 0.25 log 2 > 2.0
+
+
 def _settled(logits, total=5, null=0.0, share=0.5, rank_prior=1.0, abstain_at=0.9):
     rule = answer.StopRule(share=share, plausible=(4.0, 3.0, 2.0, 1.5, 1.0), abstain_at=abstain_at)
     return answer.settled(logits, null, total, rank_prior, rule)
