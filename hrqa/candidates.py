@@ -8,6 +8,7 @@ candidate carries the context the reader reads beside it.
 
 from __future__ import annotations
 
+import datetime
 import re
 from dataclasses import dataclass
 
@@ -33,6 +34,8 @@ class Candidate:
     probability: float = 0.0
     #: the document's title and the sentence before this one (before its list, for a list entry)
     context: str = ""
+    #: whether it states its document's own date and was put last (``datelines_last``)
+    dateline: bool = False
 
 
 def candidates(
@@ -46,6 +49,7 @@ def candidates(
     specifics: tuple[str, ...] = (),
     counted: int = 0,
     rrf_k: int = FIRST_STAGE_RRF_K,
+    datelines_last: bool = False,
 ) -> list[Candidate]:
     """The ``limit`` sentences of the hit passages most like the question (first stage), best first.
 
@@ -53,7 +57,8 @@ def candidates(
     the rank of a sentence's passage in retrieval is a third signal of the fusion.
     ``each_document``: each document's best sentence comes in before the next best (``spread``).
     ``counted``: after them, the best this many that state a count (``states_quantity``), for a question
-    asking how many.
+    asking how many. ``datelines_last``: a chosen sentence that states its document's own date (its
+    dateline, ``states_publication_date``) comes after the others, so it is read last.
     """
     best_rank: dict[int, int] = {}
     for rank, hit in enumerate(hits):
@@ -88,6 +93,16 @@ def candidates(
         chosen = spread(ranked, [sentences[r].doc for r in rows.tolist()], limit)
     else:
         chosen = first_stage(dense, lexical, limit, ranks, rrf_k)
+    datelines: set[int] = set()
+    if datelines_last:
+        dates = {doc: backend.document(doc).date for doc in {sentences[r].doc for r in rows.tolist()}}
+        datelines = {
+            i for i in chosen.tolist() if states_publication_date(texts[i], dates[sentences[int(rows[i])].doc])
+        }
+        chosen = np.asarray(
+            [i for i in chosen.tolist() if i not in datelines] + [i for i in chosen.tolist() if i in datelines],
+            dtype=np.int64,
+        )
     if counted:
         ranked = first_stage(dense, lexical, len(rows), ranks, rrf_k)
         kept = set(chosen.tolist())
@@ -103,6 +118,7 @@ def candidates(
             lexical=float(lexical[i]),
             passage_rank=best_rank[int(rows[i])],
             context=context_of(backend, int(rows[i])),
+            dateline=i in datelines,
         )
         for i in chosen.tolist()
     ]
@@ -132,6 +148,29 @@ def states_quantity(text: str) -> bool:
     """Whether a sentence states a count or an amount, in digits or in words (dates, years and ordinals
     are not one)."""
     return bool(_QUANTITY.search(_NOT_A_COUNT.sub(" ", text)))
+
+
+def date_spellings(date: str | None) -> set[str]:
+    """The ways a page writes a catalog date ("2010-05-10"): as given, "May 10, 2010", "10 May 2010" and
+    with the month abbreviated; none for a missing or malformed date."""
+    try:
+        day = datetime.date.fromisoformat(date or "")
+    except ValueError:
+        return set()
+    spellings = {day.isoformat()}
+    for month in (f"{day:%B}", f"{day:%b}"):
+        spellings |= {f"{month} {day.day}, {day.year}", f"{day.day} {month} {day.year}"}
+    return spellings
+
+
+def states_publication_date(text: str, date: str | None) -> bool:
+    """Whether a sentence states its document's own date (``Document.date``, from the catalog): a
+    dateline or byline ("This statement was issued by … on May 10, 2010.", "2023-07-31 14:21·Forum on …
+    by LIU Huawen"). It names the document's publisher and subject, so the first stage and the reader rank
+    it high for any question about that document, while it answers only when and by whom the document
+    was issued. Known from the document's catalog entry, not from the question."""
+    flat = " ".join(text.split())
+    return any(spelling in flat for spelling in date_spellings(date))
 
 
 def documents_holding(backend: SearchBackend, docs: set[str], specifics: tuple[str, ...]) -> set[str]:

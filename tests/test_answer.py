@@ -124,6 +124,22 @@ def test_the_prior_follows_how_much_of_the_question_the_first_stage_matched(tiny
     assert lead_reworded == second  # 2.5 - 0.25 log 2 > 2.0
 
 
+def test_the_answer_step_asks_for_datelines_last_as_its_parameters_say(tiny_settings, fake_embedder, monkeypatch):
+    engine = Engine.open(tiny_settings, embedder=fake_embedder, build="missing")
+    engine._reader = FakeReader({})
+    real_candidates, asked = answer.candidates, []
+
+    def recording(*args, **kwargs):
+        asked.append(kwargs.get("datelines_last"))
+        return real_candidates(*args, **kwargs)
+
+    monkeypatch.setattr(answer, "candidates", recording)
+    engine.ask("Who opened the river festival?")
+    engine.answer_parameters = replace(engine.answer_parameters, datelines_last=False)
+    engine.ask("Who opened the river festival?")
+    assert asked == [True, False]
+
+
 def _settled(logits, total=5, null=0.0, share=0.5, rank_prior=1.0, abstain_at=0.9):
     rule = answer.StopRule(share=share, plausible=(4.0, 3.0, 2.0, 1.5, 1.0), abstain_at=abstain_at)
     return answer.settled(logits, null, total, rank_prior, rule)

@@ -164,3 +164,40 @@ def test_sentences_of_documents_without_the_questions_numbers_are_left_out(tiny_
     assert {c.doc for c in candidates.candidates(*args, specifics=("2",))} == {"b.txt"}
     # a number no retrieved document holds leaves them all in
     assert candidates.candidates(*args, specifics=("1999",)) == every
+
+
+def test_a_catalog_date_is_found_as_pages_write_it():
+    assert candidates.date_spellings("2010-05-10") == {"2010-05-10", "May 10, 2010", "10 May 2010"}
+    assert "Sep 3, 2023" in candidates.date_spellings("2023-09-03")
+    assert candidates.date_spellings(None) == candidates.date_spellings("10 May") == set()
+    dateline = "This statement was issued by Beijing-based Chinese\nHuman Rights Defenders on May 10, 2010."
+    assert candidates.states_publication_date(dateline, "2010-05-10")
+    assert candidates.states_publication_date("2023-07-31 14:21·Forum on Global Human Rights Governance", "2023-07-31")
+    # another date, or a document without one, is content
+    assert not candidates.states_publication_date(dateline, "2010-05-13")
+    assert not candidates.states_publication_date(dateline, None)
+    assert not candidates.states_publication_date("On May 13, the governments of China and the US meet.", "2010-05-10")
+
+
+def test_a_dateline_is_read_after_the_other_candidates(tmp_path, fake_embedder):
+    from hrqa.settings import Settings
+
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    (folder / "a.txt").write_text(
+        "Festival statement\n\nThis festival statement was issued by City Hall on June 1, 2024.\n\n"
+        "The festival statement asks for more bridges. It also asks for later opening hours.\n",
+        encoding="utf-8",
+    )
+    (folder / "catalog.toml").write_text('["a.txt"]\ndate = "2024-06-01"\n', encoding="utf-8")
+    engine = Engine.open(
+        Settings(corpus_dir=folder, index_dir=tmp_path / "index"), embedder=fake_embedder, build="missing"
+    )
+    question = "What does the festival statement issued by City Hall ask for?"
+    retrieved = engine.retrieve(question, 5)
+    args = (engine.backend, question, retrieved.query_vector, retrieved.hits, 5)
+    plain = [c.text for c in candidates.candidates(*args)]
+    last = [c.text for c in candidates.candidates(*args, datelines_last=True)]
+    dateline = "This festival statement was issued by City Hall on June 1, 2024."
+    assert plain[0] == dateline  # it shares the most words with the question
+    assert sorted(last) == sorted(plain) and last[-1] == dateline
