@@ -388,7 +388,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--group-size", type=int, default=6, help="candidates per training group")
     p.add_argument("--gold-removed-share", type=float, default=0.3)
     p.add_argument("--swapped-share", type=float, default=0.7, help="share of entity-swapped no-answer groups")
-    p.add_argument("--init", help="checkpoint.pt of an earlier run to start from (a warm start)")
+    p.add_argument(
+        "--init",
+        help="checkpoint.pt of an earlier run to start from (a warm start), or an exported reader's model.onnx "
+        "(its weights recovered to float, e.g. hrqa/models/reader/model.onnx)",
+    )
     p.add_argument("--frozen-layers", type=int, default=2, help="lower encoder layers left as the base has them")
     p.add_argument("--layers", type=int, default=None, help="keep only the lowest N encoder layers (a faster reader)")
     p.add_argument("--learning-rate", type=float, default=4e-5, help="encoder learning rate (the head's is 1e-3)")

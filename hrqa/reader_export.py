@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -220,3 +221,95 @@ def widest_integer_weight(model) -> int:
         ),
         default=0,
     )
+
+
+#: the torch module each matrix product of an exported reader belongs to, from its ONNX node's name
+_PRODUCT_MODULE = re.compile(
+    r"^/encoder/encoder/layer\.(\d+)/(attention/self/query|attention/self/key|attention/self/value|"
+    r"attention/output/dense|intermediate/dense|output/dense)/MatMul(?:_quant)?$"
+)
+_FUSED_ATTENTION = re.compile(r"^Attention_(\d+)(?:_quant)?$")
+
+
+def _module(path: str) -> str:
+    """The torch module an ONNX name belongs to: "/encoder/encoder/layer.0/output/dense/MatMul_output_0"
+    -> "encoder.encoder.layer.0.output.dense"."""
+    return ".".join(path.strip("/").split("/")[:-1])
+
+
+def float_state_dict(model, null_logit: float) -> dict[str, np.ndarray]:
+    """The reader's weights, back in float, by their torch names (``reader_training.build_model``), from
+    an exported reader (an ``onnx.ModelProto``: fp32 or dynamically quantised, attention fused or not).
+
+    Why: a reader whose training checkpoint is gone (run 3's, for the shipped reader) can still be the
+    warm start of a later run (``hrqa train-reader --init model.onnx``). Quantised weights come back as
+    scale × (integer − zero point), so the recovered model differs from the trained one by the
+    quantisation's rounding. The unused pooler is not recovered (the base model's is kept)."""
+    from onnx import numpy_helper
+
+    tensors = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+    scales = {weights: (scale, zero) for weights, scale, zero in _integer_weights(model.graph)}
+
+    def dequantised(name: str) -> np.ndarray:
+        if name not in scales:  # a float weight (an fp32 export)
+            return tensors[name].astype(np.float32)
+        scale, zero = scales[name]
+        values = tensors[name].astype(np.float32) - tensors[zero].astype(np.float32)
+        return values * tensors[scale].astype(np.float32)
+
+    state = {
+        name: value.astype(np.float32) for name, value in tensors.items() if name.startswith(("encoder.", "head."))
+    }
+    for part in ("word", "position", "token_type"):
+        name = f"encoder.embeddings.{part}_embeddings.weight"
+        if f"{name}_quantized" in tensors:
+            state[name] = (
+                tensors[f"{name}_quantized"].astype(np.float32) - float(tensors[f"{name}_zero_point"])
+            ) * float(tensors[f"{name}_scale"])
+    for node in model.graph.node:
+        weights = node.input[1] if len(node.input) > 1 else ""
+        if weights not in tensors:
+            continue
+        product = _PRODUCT_MODULE.match(node.name)
+        fused = _FUSED_ATTENTION.match(node.name)
+        if product:
+            layer, module = product.groups()
+            prefix = f"encoder.encoder.layer.{layer}.{module.replace('/', '.')}"
+            state[f"{prefix}.weight"] = dequantised(weights).T.copy()  # ONNX multiplies by W^T
+        elif fused:
+            layer = fused.group(1)
+            packed, bias = dequantised(weights), tensors[node.input[2]].astype(np.float32)
+            width = packed.shape[1] // 3
+            for i, part in enumerate(("query", "key", "value")):
+                prefix = f"encoder.encoder.layer.{layer}.attention.self.{part}"
+                state[f"{prefix}.weight"] = packed[:, i * width : (i + 1) * width].T.copy()
+                state[f"{prefix}.bias"] = bias[i * width : (i + 1) * width].copy()
+        elif node.name.startswith("/head/") and node.op_type in ("MatMul", "MatMulInteger", "Gemm"):
+            head = dequantised(weights)
+            state["head.weight"] = (head.T if head.shape[1] == 1 else head).reshape(1, -1).copy()
+            if node.op_type == "Gemm" and len(node.input) > 2 and node.input[2] in tensors:
+                state["head.bias"] = tensors[node.input[2]].astype(np.float32).reshape(1)
+    # biases and layer norms by the operator that uses them: the exporter shares one initializer among
+    # equal tensors (a fresh model's zero biases), so their names are not always the modules'
+    for node in model.graph.node:
+        constants = [name in tensors for name in node.input]
+        if node.op_type == "SkipLayerNormalization":
+            dense = _module(node.input[0])  # encoder.encoder.layer.N.attention.output.dense
+            block = dense.rsplit(".", 1)[0]
+            state[f"{block}.LayerNorm.weight"] = tensors[node.input[2]].astype(np.float32)
+            state[f"{block}.LayerNorm.bias"] = tensors[node.input[3]].astype(np.float32)
+            if len(node.input) > 4 and constants[4]:
+                state[f"{dense}.bias"] = tensors[node.input[4]].astype(np.float32)
+        elif node.op_type == "BiasGelu":
+            state[f"{_module(node.input[0])}.bias"] = tensors[node.input[1]].astype(np.float32)
+        elif node.op_type == "LayerNormalization" and all(constants[1:3]):
+            norm = _module(node.name + "/")  # encoder.embeddings.LayerNorm
+            state[f"{norm}.weight"] = tensors[node.input[1]].astype(np.float32)
+            state[f"{norm}.bias"] = tensors[node.input[2]].astype(np.float32)
+        elif node.op_type == "Add" and any(constants) and node.name.startswith(("/encoder/encoder/layer.", "/head/")):
+            bias = node.input[constants.index(True)]
+            state[f"{_module(node.name + '/')}.bias"] = tensors[bias].astype(np.float32).reshape(-1)
+    for name in [n for n in state if n.endswith(("_quantized", "_scale", "_zero_point", "_Transposed"))]:
+        del state[name]
+    state["null"] = np.asarray(null_logit, dtype=np.float32)
+    return state

@@ -21,6 +21,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
+
 from hrqa.reader import reader_text
 from hrqa.reader_data import Group, read_groups
 from hrqa.reader_export import evaluate_groups, export
@@ -114,6 +116,24 @@ def build_model(base: str):
     else:
         encoder = AutoModel.from_pretrained(str(path))
     return CrossEncoder(encoder)
+
+
+def initial_weights(init: str) -> dict:
+    """The warm start's weights: a ``checkpoint.pt`` of an earlier run, or an exported reader's
+    ``model.onnx`` (with its ``reader.json`` beside it) recovered to float (``reader_export.
+    float_state_dict``; without the pooler, which the reader does not use)."""
+    import torch
+
+    if not init.endswith(".onnx"):
+        return torch.load(init, weights_only=False)["model"]
+    import onnx
+
+    from hrqa.reader_export import float_state_dict
+
+    null = json.loads((Path(init).parent / "reader.json").read_text(encoding="utf-8"))["null_logit"]
+    return {
+        name: torch.from_numpy(np.asarray(value)) for name, value in float_state_dict(onnx.load(init), null).items()
+    }
 
 
 def keep_lowest_layers(model, layers: int) -> None:
@@ -214,7 +234,7 @@ def train(work: Path, out: Path, config: TrainingConfig, max_steps: int | None =
     lengths = [max(len(e.ids) for e in encode.tokenizer.encode_batch(pairs_of(g, config.context))) for g in groups]
     model = build_model(config.base)
     if config.init:
-        model.load_state_dict(torch.load(config.init, weights_only=False)["model"])
+        model.load_state_dict(initial_weights(config.init), strict=not config.init.endswith(".onnx"))
     if config.layers is not None:
         keep_lowest_layers(model, config.layers)
     for parameter in model.encoder.embeddings.parameters():

@@ -338,3 +338,38 @@ def test_the_reader_scores_alike_on_a_cpu_without_vnni(tmp_path: Path):
     if "avx512_vnni" in flags or "avx_vnni" in flags:
         # with VNNI nothing saturates: the 8-bit copy is the shipped model, number for number
         np.testing.assert_allclose(here[1], here[0], atol=0.02)
+
+
+def test_an_exported_reader_gives_back_its_float_weights_for_a_warm_start(tmp_path: Path):
+    """``reader_export.float_state_dict``: the weights of a trained (tiny) reader come back from its ONNX
+    export by their torch names, within the quantisation's rounding, and ``--init model.onnx`` starts
+    training from them."""
+    torch = pytest.importorskip("torch")
+    import onnx
+
+    from hrqa.reader_export import _integer_weights, float_state_dict
+    from hrqa.reader_training import TrainingConfig, initial_weights, train
+
+    work, out = tmp_path / "work", tmp_path / "reader"
+    work.mkdir()
+    _tiny_training_data(work)
+    config = TrainingConfig(base="tiny", epochs=1, batch_pairs=4, checkpoint_every=1, threads=1, max_length=32)
+    train(work, out, config, max_steps=2)
+    trained = torch.load(work / "checkpoint.pt", weights_only=False)["model"]
+    exported = onnx.load(str(out / "model.onnx"))
+    null = json.loads((out / "reader.json").read_text())["null_logit"]
+    recovered = float_state_dict(exported, null)
+    assert set(recovered) == {name for name in trained if not name.startswith("encoder.pooler.")}
+    quantised = bool(_integer_weights(exported.graph))
+    for name, value in recovered.items():
+        original = trained[name].numpy()
+        assert value.shape == original.shape, name
+        # int8 rounds each weight by at most half a step, a step being at most 1/63 of its channel's peak
+        limit = 0.01 * float(np.abs(original).max()) + 1e-6 if quantised else 1e-5
+        assert float(np.abs(value - original).max()) <= limit, name
+    # a later run starts from the export as it would from a checkpoint
+    assert initial_weights(str(out / "model.onnx")).keys() == recovered.keys()
+    (work / "checkpoint.pt").unlink()
+    (work / "train-log.jsonl").unlink()
+    train(work, tmp_path / "again", replace(config, init=str(out / "model.onnx")), max_steps=1)
+    assert (tmp_path / "again" / "model.onnx").exists()
