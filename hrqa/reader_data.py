@@ -240,7 +240,7 @@ def engine_groups(engine, questions: list[dict], size: int, source: str, add_mis
     (``add_missing_gold``), an answerable question whose gold sentence the first stage missed gets
     it in place of its last candidate.
     """
-    from hrqa.answer import candidates, context_of
+    from hrqa.candidates import candidates, context_of
 
     backend = engine.backend
     groups = []
