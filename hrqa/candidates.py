@@ -152,7 +152,8 @@ def states_quantity(text: str) -> bool:
 
 def date_spellings(date: str | None) -> set[str]:
     """The ways a page writes a catalog date ("2010-05-10"): as given, "May 10, 2010", "10 May 2010" and
-    with the month abbreviated; none for a missing or malformed date."""
+    with the month abbreviated. None for a missing date, or for one the catalog gives only as a month or a
+    year ("2010-05", "2010": ``corpus._iso_date`` accepts them), which content sentences state as well."""
     try:
         day = datetime.date.fromisoformat(date or "")
     except ValueError:

@@ -170,6 +170,7 @@ def test_a_catalog_date_is_found_as_pages_write_it():
     assert candidates.date_spellings("2010-05-10") == {"2010-05-10", "May 10, 2010", "10 May 2010"}
     assert "Sep 3, 2023" in candidates.date_spellings("2023-09-03")
     assert candidates.date_spellings(None) == candidates.date_spellings("10 May") == set()
+    assert candidates.date_spellings("2010-05") == candidates.date_spellings("2010") == set()
     dateline = "This statement was issued by Beijing-based Chinese\nHuman Rights Defenders on May 10, 2010."
     assert candidates.states_publication_date(dateline, "2010-05-10")
     assert candidates.states_publication_date("2023-07-31 14:21·Forum on Global Human Rights Governance", "2023-07-31")
