@@ -282,6 +282,7 @@ def cmd_train_reader(args: argparse.Namespace) -> int:
         max_length=args.max_length,
         context=not args.no_context,
         init=args.init,
+        device=args.device,
     )
     result = reader_training.train(work, Path(args.out) if args.out else READER_DIR, config, max_steps=args.max_steps)
     print(json.dumps(result, indent=1))
@@ -400,6 +401,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-context", action="store_true", help="read candidates without their title and sentence before")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=13)
+    p.add_argument(
+        "--device", default="auto", choices=("auto", "cpu", "cuda"), help="where to train (auto: a GPU when torch sees one)"
+    )
     p.set_defaults(handler=cmd_train_reader)
 
     p = sub.add_parser("serve", help="start the web app (as python app.py)")

@@ -62,6 +62,10 @@ class TrainingConfig:
     #: proportionally less per pair, started from the ``init`` weights' lower layers. Measured: 3 of run
     #: 3's 6 layers, one epoch, first sentence 0.567 against 0.790 on 400 validation groups (MODEL_CARD.md)
     layers: int | None = None
+    #: "cpu", "cuda", or "auto" (CUDA when torch sees a GPU). On a GPU the forward pass runs in bfloat16
+    #: (autocast; the weights and optimiser stay float32). Not part of a run's identity: a checkpoint
+    #: written on a GPU resumes and exports on a CPU
+    device: str = "auto"
 
 
 def _base_path(base: str) -> Path | None:
@@ -152,7 +156,7 @@ def group_loss(logits, null, answers):
     scores = torch.cat([logits, null.reshape(1)])
     total = torch.logsumexp(scores, 0)
     if any(answers):
-        gold = torch.tensor([i for i, a in enumerate(answers) if a], dtype=torch.long)
+        gold = torch.tensor([i for i, a in enumerate(answers) if a], dtype=torch.long, device=logits.device)
         return total - torch.logsumexp(logits[gold], 0)
     return total - null
 
@@ -202,15 +206,31 @@ class PairEncoder:
         self.tokenizer.enable_truncation(max_length)
         self.tokenizer.enable_padding()
 
-    def __call__(self, pairs: list[tuple[str, str]]):
+    def __call__(self, pairs: list[tuple[str, str]], device: str = "cpu"):
         import torch
 
         encodings = self.tokenizer.encode_batch(pairs)
-        return (
-            torch.tensor([e.ids for e in encodings], dtype=torch.long),
-            torch.tensor([e.attention_mask for e in encodings], dtype=torch.long),
-            torch.tensor([e.type_ids for e in encodings], dtype=torch.long),
+        return tuple(
+            torch.tensor(rows, dtype=torch.long, device=device)
+            for rows in (
+                [e.ids for e in encodings],
+                [e.attention_mask for e in encodings],
+                [e.type_ids for e in encodings],
+            )
         )
+
+
+def training_device(choice: str) -> str:
+    """The torch device of ``TrainingConfig.device``."""
+    import torch
+
+    if choice == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if choice not in ("cpu", "cuda"):
+        raise ValueError(f'device must be "cpu", "cuda" or "auto", got {choice!r}')
+    if choice == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device cuda asked for, but torch sees no GPU")
+    return choice
 
 
 def train(work: Path, out: Path, config: TrainingConfig, max_steps: int | None = None) -> dict:
@@ -232,11 +252,15 @@ def train(work: Path, out: Path, config: TrainingConfig, max_steps: int | None =
     sample = random.Random(config.seed).sample(validation, min(config.validation_sample, len(validation)))
     encode = PairEncoder(config.base, config.max_length)
     lengths = [max(len(e.ids) for e in encode.tokenizer.encode_batch(pairs_of(g, config.context))) for g in groups]
+    device = training_device(config.device)
     model = build_model(config.base)
     if config.init:
         model.load_state_dict(initial_weights(config.init), strict=not config.init.endswith(".onnx"))
     if config.layers is not None:
         keep_lowest_layers(model, config.layers)
+    model.to(device)
+    # bfloat16 matrix products on a GPU; float32 on a CPU, where autocast would only cost time
+    precision = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device == "cuda")
     for parameter in model.encoder.embeddings.parameters():
         parameter.requires_grad = False
     for layer in model.encoder.encoder.layer[: config.frozen_layers]:
@@ -261,7 +285,7 @@ def train(work: Path, out: Path, config: TrainingConfig, max_steps: int | None =
     checkpoint = work / "checkpoint.pt"
     step = 0
     if checkpoint.exists():
-        state = torch.load(checkpoint, weights_only=False)
+        state = torch.load(checkpoint, weights_only=False, map_location=device)
         if same_config(state.get("config") or {}, config):
             model.load_state_dict(state["model"])
             optimiser.load_state_dict(state["optimiser"])
@@ -286,9 +310,9 @@ def train(work: Path, out: Path, config: TrainingConfig, max_steps: int | None =
     )
 
     def score(g: Group):
-        with torch.no_grad():
-            logits = model(*encode(pairs_of(g, config.context)))
-        return logits.numpy(), float(model.null.detach())
+        with torch.no_grad(), precision:
+            logits = model(*encode(pairs_of(g, config.context), device))
+        return logits.float().cpu().numpy(), float(model.null.detach())
 
     started = time.perf_counter()
     running, seen = 0.0, 0
@@ -302,7 +326,8 @@ def train(work: Path, out: Path, config: TrainingConfig, max_steps: int | None =
                 break
             model.train()
             pairs = [pair for i in batch for pair in pairs_of(groups[i], config.context)]
-            logits = model(*encode(pairs))
+            with precision:
+                logits = model(*encode(pairs, device)).float()
             losses, at = [], 0
             for i in batch:
                 n = len(groups[i].candidates)
@@ -328,7 +353,7 @@ def train(work: Path, out: Path, config: TrainingConfig, max_steps: int | None =
             model.eval()
             record("validation", epoch=epoch, sample=len(sample), **evaluate_groups(score, sample))
     _save_checkpoint(model, optimiser, schedule, step, config, checkpoint)
-    model.eval()
+    model.to("cpu").eval()
     # the full validation runs on the exported ONNX models (faster than torch), fp32 and int8
     exported = export(model, config, out, work)
     record("exported", **exported)
@@ -339,7 +364,9 @@ def same_config(saved: dict, config: TrainingConfig) -> bool:
     """Whether a checkpoint's configuration is ``config``: a setting added since the checkpoint was written
     counts as its default, so a finished run resumes straight to its export."""
     defaults = asdict(TrainingConfig())
-    return all(saved.get(name, defaults[name]) == value for name, value in asdict(config).items())
+    return all(
+        saved.get(name, defaults[name]) == value for name, value in asdict(config).items() if name != "device"
+    )
 
 
 def _save_checkpoint(model, optimiser, schedule, step: int, config: TrainingConfig, path: Path) -> None:

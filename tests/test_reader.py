@@ -124,6 +124,23 @@ def test_training_smoke_run_exports_a_reader_and_resumes(tmp_path: Path):
     assert any(e["event"] == "resumed" and e["step"] >= 2 for e in log)
 
 
+def test_training_picks_its_device_and_a_checkpoint_moves_between_devices():
+    torch = pytest.importorskip("torch")
+    from hrqa.reader_training import TrainingConfig, same_config, training_device
+
+    assert training_device("cpu") == "cpu"
+    assert training_device("auto") == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(ValueError, match="device"):
+        training_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no GPU"):
+            training_device("cuda")
+    # a run trained on a GPU resumes (and exports) on a CPU: the device is not part of its identity
+    gpu_run = TrainingConfig(base="tiny", device="cuda").__dict__
+    assert same_config(gpu_run, TrainingConfig(base="tiny", device="cpu"))
+    assert not same_config(gpu_run, TrainingConfig(base="tiny", device="cpu", seed=99))
+
+
 def test_training_loss_prefers_the_answer_and_the_null_option():
     torch = pytest.importorskip("torch")
     from hrqa.reader_training import group_loss
