@@ -402,7 +402,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=13)
     p.add_argument(
-        "--device", default="auto", choices=("auto", "cpu", "cuda"), help="where to train (auto: a GPU when torch sees one)"
+        "--device",
+        default="auto",
+        choices=("auto", "cpu", "cuda"),
+        help="where to train (auto: a GPU when torch sees one)",
     )
     p.set_defaults(handler=cmd_train_reader)
 

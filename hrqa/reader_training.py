@@ -364,9 +364,7 @@ def same_config(saved: dict, config: TrainingConfig) -> bool:
     """Whether a checkpoint's configuration is ``config``: a setting added since the checkpoint was written
     counts as its default, so a finished run resumes straight to its export."""
     defaults = asdict(TrainingConfig())
-    return all(
-        saved.get(name, defaults[name]) == value for name, value in asdict(config).items() if name != "device"
-    )
+    return all(saved.get(name, defaults[name]) == value for name, value in asdict(config).items() if name != "device")
 
 
 def _save_checkpoint(model, optimiser, schedule, step: int, config: TrainingConfig, path: Path) -> None:
