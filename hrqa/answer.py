@@ -18,7 +18,7 @@ import numpy as np
 from hrqa.backends.base import SearchBackend
 from hrqa.candidates import Candidate, candidates, ends_sentence, is_label, states_quantity
 from hrqa.lexical import tokenize
-from hrqa.question import COUNT_WORDS, asks_date, asks_quantity, asks_who, named_count
+from hrqa.question import COUNT_WORDS, asks_date, asks_quantity, asks_who, focus, named_count
 from hrqa.reader import FIRST_STAGE_RRF_K, Reader, softmax_with_null
 from hrqa.records import Answer, AnswerSentence, Citation, Hit, Passage, Span
 
@@ -141,6 +141,24 @@ class AnswerParameters:
     #: both ways: seed sets 2 first sentences gained (b3-25, b5-10), nothing lost; squad2-dev has no catalog
     #: dates, so nothing changes there.
     datelines_last: bool = True
+    #: a question that opens with a clause framing it ("According to the 2020 worldwide open letter urging
+    #: UN scrutiny of China, how has Beijing misused …?"; ``question.focus``) is read twice, as asked and
+    #: without the clause, and each candidate's logit is the mean of the two. The frame names the source,
+    #: and the reader (trained on Wikipedia questions, which rarely have one) rated the sentences that name
+    #: the source too ("On 26 June 2020, … 50 United Nations experts called for …", the dateline) above
+    #: the one that answers. Measured 2026-11-25, reader 45b75ece87d53e36, one process, each question both
+    #: ways (as asked / the mean / the focus alone):
+    #:   seed question sets (dev.jsonl, team_checks, blind 1-6; 39 of 309 seed questions have a frame):
+    #:   the mean gains 3 answers (b6-05, b6-14, b6-24) and 6 first sentences (those and b3-04, b4-15,
+    #:   b5-12), loses none; the focus alone gains 4 answers and an abstention but loses dev-13 ("At the
+    #:   forum's final ceremony, in what capacity …": the frame is what is asked about), a first sentence
+    #:   and a right answer to a false abstention; the follow-up sets the same;
+    #:   squad2-dev validation, the 33 of 1,545 questions with a frame ("In the Rankine cycle, what does
+    #:   water turn into …?": there the frame is content): answer 1.000 / 0.957 / 0.913, first sentence
+    #:   0.957 / 0.913 / 0.870 (1 answer of 755 answerable, 0.001, lost to the mean).
+    #: The first stage's word overlap taken from the focus too lost 1 answer and 2 first sentences more on
+    #: the seeds and 1 answer on squad2-dev. Costs a second reading of each candidate for framed questions.
+    read_focus: bool = True
     #: the reader reads the candidates in first-stage order and stops once the rest can no longer
     #: plausibly change the answer (``settled``): an unread candidate at position i would need a logit
     #: above plausible_logits[i], the 99th percentile of the reader's logits at that first-stage position
@@ -299,6 +317,7 @@ def read(
     found: list[Candidate],
     rank_prior: float = 0.0,
     until_settled: StopRule | None = None,
+    focus: str | None = None,
 ) -> tuple[list[Candidate], float]:
     """The candidates with their probabilities of answering, most probable first, and P(no answer).
 
@@ -307,18 +326,24 @@ def read(
     reader's total answer probability. So the order among the candidates changes, never P(no answer).
     ``until_settled``: read one candidate at a time and stop once the rest cannot plausibly change the
     answer (``settled``); those left unread come last, with probability 0. Without it every candidate
-    is read.
+    is read. ``focus``: the question without its framing clause (``question.focus``); each candidate's
+    logit is then the mean of the reader's logits for the two wordings (``AnswerParameters.read_focus``).
     """
     if not found:
         return [], 1.0
     texts, contexts = [c.text for c in found], [c.context for c in found]
+    wordings = (question,) if focus is None else (question, focus)
+
+    def logits_of(start: int, stop: int) -> np.ndarray:
+        return np.mean([reader.logits(w, texts[start:stop], contexts[start:stop]) for w in wordings], axis=0)
+
     if until_settled is None:
-        logits = list(reader.logits(question, texts, contexts))
+        logits = list(logits_of(0, len(found)))
     else:
         logits = []
         while not settled(logits, reader.null_logit, len(found), rank_prior, until_settled):
             n = len(logits)
-            logits.extend(reader.logits(question, texts[n : n + 1], contexts[n : n + 1]))
+            logits.extend(logits_of(n, n + 1))
     scores = softmax_with_null(np.asarray(logits, dtype=np.float32), reader.null_logit)
     answer = np.asarray(scores.answer, dtype=np.float64)
     weighted = answer * (1.0 + np.arange(len(answer))) ** -rank_prior
@@ -702,7 +727,9 @@ def build_answer(
         )
     prior = prior_strength(max(c.lexical for c in found), params) if in_plain_order and found else 0.0
     # a quantity question's best sentence may come late in the first stage: read them all
-    rated, no_answer = read(reader, reader_question, found, prior, None if counting else until_settled)
+    # a follow-up's reader question is its own wording, framed by the conversation it belongs to
+    framed = focus(question) if params.read_focus and not follow_up else None
+    rated, no_answer = read(reader, reader_question, found, prior, None if counting else until_settled, framed)
     if counting:
         rated = counted_first(rated)
     wanted = named_count(question) if params.named_count_first else 0

@@ -188,6 +188,30 @@ def reader_question(question: str, searched: str, history: Sequence[str]) -> str
     return question
 
 
+#: a leading clause that frames the question ("According to LIU Huawen, …", "In its May 2010 statement ahead
+#: of the talks, …", "Speaking to reporters after the forum, …") up to its first comma, when a question word
+#: follows. It names the source or the occasion, which retrieval needs to find the document; the words after
+#: it say what is asked. Within one comma, so "According to the statement adopted at the forum, held in
+#: April, what …" has none (an ambiguous frame is left whole).
+_FRAME = re.compile(
+    r"^\s*(?:according\s+to|in|as|speaking|writing|ahead\s+of|after|before|at|during|on|for|from|per|under)\b"
+    r"[^,?]{3,}?,\s+"
+    r"(?=(?:what|which|who|whom|whose|how|why|when|where|did|does|do|is|are|was|were|(?:in|on|to|by|for|at|from)"
+    r"\s+what)\b)",
+    re.IGNORECASE,
+)
+
+
+def focus(question: str) -> str | None:
+    """The question without the clause that frames it ("According to LIU Huawen, which scholar introduced
+    …?" -> "Which scholar introduced …?"), or None when it opens with no such clause."""
+    match = _FRAME.match(question)
+    if not match:
+        return None
+    rest = question[match.end() :]
+    return rest[:1].upper() + rest[1:]
+
+
 # What a question asks for, from its wording: the answer step checks the chosen sentence against it
 
 _QUANTITY_QUESTION = re.compile(r"\bhow (?:many|much)\b", re.IGNORECASE)

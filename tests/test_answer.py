@@ -63,6 +63,49 @@ def test_read_orders_by_the_readers_probability():
     assert answer.read(FakeReader({}), "q?", []) == ([], 1.0)
 
 
+class WordingReader(FakeReader):
+    """Logits from a table of (question, sentence) -> logit."""
+
+    def logits(self, question, sentences, contexts=None):
+        self.seen.append((question, list(sentences)))
+        return np.array([self.table.get((question, s), -5.0) for s in sentences], dtype=np.float32)
+
+
+def test_a_framed_question_is_read_as_asked_and_without_its_frame_and_the_logits_averaged():
+    found = [_candidate(0, text="names the source"), _candidate(0, text="answers", start=20, end=30)]
+    asked, focus = "According to the letter, what did Beijing do?", "What did Beijing do?"
+    table = {(asked, "names the source"): 3.0, (asked, "answers"): 1.0, (focus, "names the source"): -1.0}
+    table[(focus, "answers")] = 4.0
+    reader = WordingReader(table)
+    rated, _ = answer.read(reader, asked, found, focus=focus)
+    assert [c.text for c in rated] == ["answers", "names the source"]  # means 2.5 against 1.0
+    expected = answer.softmax_with_null(np.array([1.0, 2.5]), 0.0).answer
+    assert sorted(c.probability for c in rated) == pytest.approx(sorted(expected.tolist()))
+    assert {q for q, _ in reader.seen} == {asked, focus}
+    # without the focus the question as asked decides alone
+    rated, _ = answer.read(WordingReader(table), asked, found)
+    assert rated[0].text == "names the source"
+
+
+def test_the_answer_step_reads_the_focus_of_a_framed_question_unless_told_not_to(tiny_settings, fake_embedder):
+    engine = Engine.open(tiny_settings, embedder=fake_embedder, build="missing")
+    engine._reader = fake = FakeReader({"The mayor opened it.": 3.0})
+    engine.ask("According to the town paper, who opened the river festival?")
+    assert {q for q, _ in fake.seen} == {
+        "According to the town paper, who opened the river festival?",
+        "Who opened the river festival?",
+    }
+    fake.seen.clear()
+    engine.answer_parameters = replace(engine.answer_parameters, read_focus=False)
+    engine.ask("According to the town paper, who opened the river festival?")
+    assert {q for q, _ in fake.seen} == {"According to the town paper, who opened the river festival?"}
+    # a follow-up is read as asked only: its conversation, not a clause, frames it
+    engine.answer_parameters = replace(engine.answer_parameters, read_focus=True)
+    fake.seen.clear()
+    engine.ask("According to the paper, who opened it?", history=["Where was the river festival held?"])
+    assert {q for q, _ in fake.seen} == {"According to the paper, who opened it?"}
+
+
 def test_the_first_stage_order_breaks_near_ties_of_the_reader_but_leaves_no_answer_alone():
     # found in first-stage order: "a" first; the reader prefers "b" a little, "c" a lot
     found = [_candidate(0, text=t, start=10 * i, end=10 * i + 5) for i, t in enumerate("abc")]
@@ -105,11 +148,11 @@ def test_the_prior_follows_how_much_of_the_question_the_first_stage_matched(tiny
         found = real_candidates(*args, **kwargs)
         return [replace(c, lexical=overlap["best"] if i == 0 else 0.0) for i, c in enumerate(found)]
 
-    def recording_read(reader, question, found, rank_prior=0.0, until_settled=None):
+    def recording_read(reader, question, found, rank_prior=0.0, until_settled=None, focus=None):
         priors.append(rank_prior)
         # the same logits whatever the question: the reader prefers the second candidate a little
         reader.table = {c.text: (2.5 if i == 1 else 2.0) for i, c in enumerate(found)}
-        rated, no_answer = real_read(reader, question, found, rank_prior, until_settled)
+        rated, no_answer = real_read(reader, question, found, rank_prior, until_settled, focus)
         leads.append((rated[0].text, found[0].text, found[1].text))
         return rated, no_answer
 
@@ -322,6 +365,18 @@ def test_list_question_returns_the_matching_entry(tiny_settings, fake_embedder):
     engine = Engine.open(tiny_settings, embedder=fake_embedder, build="missing")
     result = engine.ask("Which signatory is from Japan?")
     assert any("Beta Watch (Japan)" in s.text for s in result.sentences)
+
+
+@pytest.mark.slow
+def test_a_question_framed_by_its_source_is_answered_by_what_it_asks(real_engine):
+    """b6-05 of the sixth blind set: as asked, the reader rated the letter's sentence naming the UN experts
+    first; read without the frame as well, the sentence that answers leads."""
+    result = real_engine.ask(
+        "According to the 2020 worldwide open letter urging UN scrutiny of China, how has Beijing misused its "
+        "membership of the UN panel that vets civil-society groups?"
+    )
+    assert not result.abstained
+    assert "baselessly deny accreditation" in " ".join(result.sentences[0].text.split())
 
 
 @pytest.mark.slow

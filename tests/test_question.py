@@ -27,3 +27,21 @@ def test_a_question_may_name_how_many_things_it_wants():
     assert question.named_count("What are the 2 integer responses to a decision problem?") == 2
     assert question.named_count("Which issues did CHRD raise?") == 0
     assert question.named_count("Did both governments agree to two rounds?") == 0
+
+
+def test_the_focus_of_a_question_drops_the_clause_that_frames_it():
+    assert question.focus("According to LIU Huawen, which scholar introduced the concept?") == (
+        "Which scholar introduced the concept?"
+    )
+    assert question.focus("In its May 2010 statement ahead of the talks, which two dissidents did CHRD name?") == (
+        "Which two dissidents did CHRD name?"
+    )
+    assert question.focus("At the forum's final ceremony, in what capacity did he speak?") == (
+        "In what capacity did he speak?"
+    )
+    # no opening frame, a frame the question ends with, an exception ("besides …") is what is asked
+    assert question.focus("Which scholar introduced the concept?") is None
+    assert question.focus("Which scholar introduced the concept, according to LIU Huawen?") is None
+    assert question.focus("Besides its five priority areas, which other issues did CHRD raise?") is None
+    # a frame holding a comma of its own is left whole rather than cut in the middle
+    assert question.focus("According to the statement adopted at the forum, held in April, what goal?") is None
