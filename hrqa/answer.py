@@ -731,8 +731,8 @@ def build_answer(
     prior = prior_strength(max(c.lexical for c in found), params) if in_plain_order and found else 0.0
     # a quantity question's best sentence may come late in the first stage: read them all
     # a follow-up's reader question is its own wording, framed by the conversation it belongs to
-    framed = focus(question) if params.read_focus and not follow_up else None
-    rated, no_answer = read(reader, reader_question, found, prior, None if counting else until_settled, framed)
+    unframed = focus(question) if params.read_focus and not follow_up else None
+    rated, no_answer = read(reader, reader_question, found, prior, None if counting else until_settled, unframed)
     if counting:
         rated = counted_first(rated)
     wanted = named_count(question) if params.named_count_first else 0
