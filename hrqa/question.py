@@ -238,6 +238,22 @@ def named_count(question: str) -> int:
     return int(word) if word.isdigit() else COUNT_WORDS[word]
 
 
+#: "How much money …?", "How much did the EU contribute …?", "What maximum fine does …?": an amount of money
+#: (the noun followed by a verb, so "Which fine distinction …" asks for none)
+_MONEY_QUESTION = re.compile(
+    r"\bhow\s+much\s+(?:money|funding|did\b.*\b(?:cost|pay|paid|contribute|spend|spent|invest|give|donate|raise))"
+    r"|\b(?:what|which)\s+(?:(?:maximum|minimum|total|annual)\s+)?(?:fines?|penalty|amount\s+of\s+money|sum|budget|"
+    r"funding|price|cost|salary|endowment)\s+(?:does|did|do|is|was|are|were|can|could|may|might|will|would|has|have|had)\b"
+    r"|\bhow\s+much\b.*\b(?:fine|cost|worth|budget|funding|money|endowment)\b",
+    re.IGNORECASE,
+)
+
+
+def asks_money(question: str) -> bool:
+    """ "How much money …?", "What maximum fine …?": the answer is an amount of money."""
+    return bool(_MONEY_QUESTION.search(question))
+
+
 _DATE_QUESTION = re.compile(r"\b(?:what|which)\s+(?:year|date|day|month|century|decade)\b", re.IGNORECASE)
 
 

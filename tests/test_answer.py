@@ -532,6 +532,22 @@ def test_a_date_or_who_question_whose_best_sentence_states_none_is_abstained_on(
     assert answer.abstention_reason(searched, dated, 0.2, knows, params, asked="On what date was it published?") is None
 
 
+def test_a_money_question_whose_best_sentence_states_no_amount_is_abstained_on():
+    assert answer.states_money("Francovich could claim 6 million Lira in damages.")
+    assert answer.states_money("The fine is up to ¥50 million.") and answer.states_money("It cost USD 3 million.")
+    assert not answer.states_money("It gathered around one hundred participants.")
+    knows = {"seminar"}.__contains__
+    params = answer.AnswerParameters()
+    question = "How much money did the EU put into the seminar?"
+    counted = [_candidate(0.8, text="It gathered around one hundred participants.")]
+    reason = answer.abstention_reason(question, counted, 0.2, knows, params)
+    assert reason and "money" in reason
+    funded = [_candidate(0.8, text="The EU gave the seminar 200,000 euros.")]
+    assert answer.abstention_reason(question, funded, 0.2, knows, params) is None
+    off = replace(params, money_needs_amount=False)
+    assert answer.abstention_reason(question, counted, 0.2, knows, off) is None
+
+
 def test_the_corpus_never_dating_what_a_question_asks_the_date_of_is_abstained_on(real_engine):
     result = real_engine.ask("In what year did Liu Huawen join the UN Committee against Torture?")
     assert result.abstained and "date" in result.abstain_reason

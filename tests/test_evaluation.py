@@ -147,13 +147,14 @@ def test_dev_questions_meet_the_answer_quality_targets(real_engine):
     abstained 0.50: issue 10's answer target (>= 0.90) is met, its abstention target (>= 0.75) is not.
     With the rank prior following the first stage's word match (``answer.prior_strength``, 2026-11-25):
     abstained 0.25 (dev-27 is answered with a dated sentence of its document, so the date rule no longer
-    abstains), answer and first sentence the same (dev-15 gained, dev-19 lost)."""
+    abstains), answer and first sentence the same (dev-15 gained, dev-19 lost). With the money rule
+    (``AnswerParameters.money_needs_amount``, session 14): abstained 0.50 (dev-30)."""
     report = evaluation.run_questions(real_engine, DATA / "dev.jsonl")
     overall = report["overall"]
     assert overall["hit@5"] >= 0.95
     assert overall["answer"] >= 0.85
     assert overall["top1_sentence"] >= 0.80
-    assert overall["correct_abstention"] >= 0.25
+    assert overall["correct_abstention"] >= 0.5
     assert overall["false_abstention"] <= 0.05
     assert overall["coverage"] >= 0.9
 
@@ -236,21 +237,23 @@ BLIND_SETS = [
     ),
     # 30 and 12, favouring the second half of each document. First run = session 12's shipped code:
     # 0.60 / 0.44 / 0.92 / 0.20 / 0.00 (paraphrase answer 0.12), follow-ups 1.00 (first sentence 0.92);
-    # with framed questions read without their frame too (``AnswerParameters.read_focus``): 0.72 / 0.56.
+    # with framed questions read without their frame too (``AnswerParameters.read_focus``): 0.72 / 0.56;
+    # with the money rule, unanswerable abstained 0.40 (b6-17).
     pytest.param(
         "blind_checks_6.jsonl",
         "blind_conversations_6.jsonl",
-        {"answer": 0.6, "top1_sentence": 0.45, "hit@5": 0.85, "false_abstention": 0.1, "correct_abstention": 0.2},
+        {"answer": 0.6, "top1_sentence": 0.45, "hit@5": 0.85, "false_abstention": 0.1, "correct_abstention": 0.4},
         {"answer": 0.9, "false_abstention": 0.1},
         id="sixth",
     ),
     # 30, no conversations, written while the frame rule (``AnswerParameters.read_focus``) was built and first
     # run after it was chosen, with and without it: 0.60 / 0.44 against 0.60 / 0.36 / 0.88 / 0.00 / 0.00.
-    # Every unanswerable question is answered (near misses the reader cannot tell: README, answer quality).
+    # Every unanswerable question was answered (near misses the reader cannot tell: README, answer quality);
+    # with the money rule, chosen after that run, 1 of 5 is abstained on (b7-16).
     pytest.param(
         "blind_checks_7.jsonl",
         None,
-        {"answer": 0.5, "top1_sentence": 0.35, "hit@5": 0.8, "false_abstention": 0.1},
+        {"answer": 0.5, "top1_sentence": 0.35, "hit@5": 0.8, "false_abstention": 0.1, "correct_abstention": 0.2},
         {},
         id="seventh",
     ),

@@ -22,6 +22,16 @@ def test_date_and_who_questions_are_told_from_their_wording():
     assert not question.asks_who("What did the man who founded it say?")  # a relative "who" asks no one
 
 
+def test_money_questions_are_told_from_their_wording():
+    assert question.asks_money("How much money did the EU put into the seminar?")
+    assert question.asks_money("How much did the European Union contribute to the budget?")
+    assert question.asks_money("What maximum fine does the law impose for violations?")
+    assert question.asks_money("How much did it cost to build Harvard Stadium?")
+    assert not question.asks_money("How much did the forum change the debate?")
+    assert not question.asks_money("How many organisations signed the letter?")
+    assert not question.asks_money("Which fine distinction does LIU draw?")
+
+
 def test_a_question_may_name_how_many_things_it_wants():
     assert question.named_count("Which five issues did CHRD want Washington to prioritise?") == 5
     assert question.named_count("What are the 2 integer responses to a decision problem?") == 2
