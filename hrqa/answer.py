@@ -394,7 +394,7 @@ def missing_specifics(question: str, knows) -> list[str]:
 #: currency signs, names and codes: how a sentence states an amount of money
 _MONEY = re.compile(
     r"[$€£¥₹₩]|\b(?:dollars?|euros?|pounds?\s+sterling|sterling|yuan|renminbi|rmb|yen|lira|lire|francs?|kron(?:e|er|or|a)"
-    r"|rupees?|pesos?|roubles?|rubles?|marks|guilders?|usd|eur|gbp|cny|jpy|chf)\b",
+    r"|rupees?|pesos?|roubles?|rubles?|guilders?|usd|eur|gbp|cny|jpy|chf)\b",
     re.IGNORECASE,
 )
 
