@@ -257,6 +257,16 @@ BLIND_SETS = [
         {},
         id="seventh",
     ),
+    # 30 and 12, written after both of session 14's rules were chosen; first run = shipped: 0.76 / 0.60 /
+    # 0.96 / 0.40 / 0.00 (paraphrase answer 0.50, first sentence 0.00), follow-ups 0.92; without the two
+    # rules 0.72 / 0.56 (b8-01, b8-28).
+    pytest.param(
+        "blind_checks_8.jsonl",
+        "blind_conversations_8.jsonl",
+        {"answer": 0.65, "top1_sentence": 0.5, "hit@5": 0.85, "false_abstention": 0.1, "correct_abstention": 0.2},
+        {"answer": 0.8, "false_abstention": 0.1},
+        id="eighth",
+    ),
 ]
 
 
@@ -415,6 +425,8 @@ def test_a_baseline_with_no_question_to_score_prints_no_figures():
         "blind_checks_6.jsonl",
         "blind_conversations_6.jsonl",
         "blind_checks_7.jsonl",
+        "blind_checks_8.jsonl",
+        "blind_conversations_8.jsonl",
     ],
 )
 def test_seed_question_sets_quote_their_gold_answers_verbatim(name):
