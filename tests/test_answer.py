@@ -548,6 +548,16 @@ def test_a_money_question_whose_best_sentence_states_no_amount_is_abstained_on()
     assert answer.abstention_reason(question, counted, 0.2, knows, off) is None
 
 
+@pytest.mark.slow
+def test_the_seeds_never_stating_a_sum_of_money_is_abstained_on(real_engine):
+    """team-20's kind: the reader answered with "It gathered around one hundred participants …"."""
+    result = real_engine.ask(
+        "How much money did the European Union give the 23rd Informal ASEM Seminar on Human Rights?"
+    )
+    assert result.abstained and "money" in result.abstain_reason
+    assert result.citations  # the closest passages are still shown
+
+
 def test_the_corpus_never_dating_what_a_question_asks_the_date_of_is_abstained_on(real_engine):
     result = real_engine.ask("In what year did Liu Huawen join the UN Committee against Torture?")
     assert result.abstained and "date" in result.abstain_reason
